@@ -1,0 +1,1 @@
+"""Lotline's composition root: settings, logging, the embedded stack, wiring and the ``lotline`` CLI."""

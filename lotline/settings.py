@@ -1,0 +1,53 @@
+"""All of Lotline's settings, typed, in one place, read from ``LOTLINE_*`` environment variables.
+
+librdkafka settings pass through unchanged: ``LOTLINE_KAFKA_CONFIG`` holds a JSON object of librdkafka keys
+(``{"security.protocol": "SASL_SSL", "sasl.mechanisms": "PLAIN"}``) that is merged over Lotline's own
+defaults for every client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Lotline settings. With no bootstrap servers or database URL, the CLI starts the embedded stack."""
+
+    model_config = SettingsConfigDict(env_prefix="LOTLINE_", extra="ignore")
+
+    kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers, host:port[,host:port]")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the event store database")
+    kafka_config: dict[str, Any] = Field(default_factory=dict, description="librdkafka keys, passed through")
+    schema_registry_url: str | None = Field(None, description="Confluent Schema Registry; else single-object")
+    events_topic: str = "lotline.events"
+    events_partitions: int = 6
+    recall_alerts_topic: str = "lotline.recall-alerts"
+    consumer_group: str = "lotline-ingest"
+    batch_size: int = Field(2000, ge=1, description="most events written in one store transaction")
+    batch_timeout_s: float = Field(0.5, gt=0, description="longest wait to fill a batch")
+    log_format: str = Field("auto", pattern="^(auto|json|console)$")
+    log_level: str = "INFO"
+    embedded_dir: str = Field(".lotline", description="where the embedded PostgreSQL keeps its data")
+    embedded_kafka_port: int = 19092
+
+    @property
+    def dlq_topic(self) -> str:
+        """Dead-letter topic for events the consumer cannot decode or validate."""
+        return f"{self.events_topic}.dlq"
+
+    def kafka_client_config(self, **overrides: Any) -> dict[str, Any]:
+        """librdkafka config for one client: Lotline defaults, then ``LOTLINE_KAFKA_CONFIG``, then overrides."""
+        if not self.kafka_bootstrap:
+            raise RuntimeError("LOTLINE_KAFKA_BOOTSTRAP is not set and no embedded broker is running")
+        conf: dict[str, Any] = {"bootstrap.servers": self.kafka_bootstrap}
+        conf.update(overrides)
+        conf.update(self.kafka_config)
+        return conf
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, with explicit overrides (CLI flags) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,72 @@
+"""EPCIS timestamps and time-zone offsets: parsed strictly, printed one way."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+from schemas.errors import EPCISError
+
+_TS = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d+))?"
+    r"(?P<tz>[Zz]|[+-]\d{2}:\d{2})"
+)
+_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
+
+
+def parse_timestamp(text: object, field: str) -> datetime:
+    """Parse an xsd:dateTime with a mandatory offset into an aware UTC datetime.
+
+    Fractions beyond microseconds are truncated: truncation keeps the half-up decision the CBV hash makes
+    at milliseconds, where rounding twice would not.
+    """
+    if not isinstance(text, str):
+        raise EPCISError(f"must be a timestamp string, got {type(text).__name__}", field=field)
+    m = _TS.fullmatch(text.strip())
+    if m is None:
+        raise EPCISError(f"{text!r} is not a timestamp with a time-zone offset (e.g. 2025-01-01T08:00:00Z)",
+                         field=field)
+    frac = (m.group("frac") or "")[:6].ljust(6, "0")
+    tz = m.group("tz")
+    try:
+        local = datetime.fromisoformat(f"{m.group('date')}T{m.group('time')}.{frac}")
+        offset = timezone.utc if tz in "Zz" else timezone(_offset_delta(tz, field))
+    except ValueError as exc:
+        raise EPCISError(f"{text!r} is not a valid timestamp: {exc}", field=field) from None
+    return local.replace(tzinfo=offset).astimezone(UTC)
+
+
+def _offset_delta(text: str, field: str) -> timedelta:
+    m = _OFFSET.fullmatch(text)
+    if m is None:
+        raise EPCISError(f"{text!r} is not a time-zone offset of the form +hh:mm or -hh:mm", field=field)
+    sign, hh, mm = m.groups()
+    minutes = int(hh) * 60 + int(mm)
+    if int(mm) > 59 or minutes > 14 * 60:
+        raise EPCISError(f"{text!r} is outside -14:00..+14:00", field=field)
+    return timedelta(minutes=-minutes if sign == "-" else minutes)
+
+
+def parse_offset(text: object, field: str = "eventTimeZoneOffset") -> str:
+    """Validate an ``eventTimeZoneOffset`` (``±hh:mm``, -14:00..+14:00) and return it unchanged."""
+    if not isinstance(text, str):
+        raise EPCISError("is required: a time-zone offset such as +01:00", field=field)
+    text = text.strip()
+    if text == "Z":
+        return "+00:00"
+    _offset_delta(text, field)
+    return text
+
+
+def format_timestamp(value: datetime) -> str:
+    """Print a UTC timestamp as EPCIS JSON does: ``2025-01-01T08:00:00.123Z`` (microseconds only when set)."""
+    value = value.astimezone(UTC)
+    base = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond % 1000:
+        return f"{base}.{value.microsecond:06d}Z"
+    return f"{base}.{value.microsecond // 1000:03d}Z"
+
+
+def local_time(value: datetime, offset: str) -> datetime:
+    """The event's wall-clock time at its ``eventTimeZoneOffset`` (FSMA dates are local dates)."""
+    return value.astimezone(timezone(_offset_delta(offset, "eventTimeZoneOffset")))
