@@ -1,0 +1,1 @@
+"""Alembic migrations of the event store (run with ``lotline db upgrade``)."""

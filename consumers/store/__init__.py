@@ -1,0 +1,1 @@
+"""The event store: a port (:mod:`consumers.store.port`) and its adapters (PostgreSQL, in-memory)."""

@@ -1,0 +1,92 @@
+"""An in-memory event store: the reference adapter of the port, for unit tests and single-process tools.
+
+It follows the same contract as the PostgreSQL adapter (the shared contract suite runs on both) but keeps
+nothing across processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from consumers.store.port import (
+    GENESIS_HASH,
+    AppendResult,
+    NewEvent,
+    OffsetKey,
+    Rejected,
+    BeforeCommit,
+    StoredEvent,
+    VerifyResult,
+    dedupe,
+    row_hash,
+    verify_chain,
+)
+
+
+class InMemoryEventStore:
+    """Append-only list of :class:`StoredEvent` guarded by a lock (the lock serialises writers)."""
+
+    def __init__(self) -> None:
+        self._rows: list[StoredEvent] = []
+        self._index: dict[tuple[str, bool], bytes] = {}
+        self._offsets: dict[tuple[str, str, int], int] = {}
+        self._lock = threading.Lock()
+
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        *,
+        group: str | None = None,
+        offsets: Mapping[OffsetKey, int] | None = None,
+        before_commit: BeforeCommit | None = None,
+    ) -> AppendResult:
+        with self._lock:
+            kept, dupes = dedupe(events)
+            result = AppendResult(duplicates=dupes)
+            fresh: list[NewEvent] = []
+            for e in kept:
+                existing = self._index.get(e.identity)
+                if existing is None:
+                    fresh.append(e)
+                elif existing == e.content_hash:
+                    result.duplicates += 1
+                else:
+                    result.rejected.append(Rejected(e, f"event {e.event_key} is already stored with different "
+                                                       "content; send an error declaration to correct it"))
+            if before_commit is not None:
+                before_commit(result.rejected)
+            prev = self._rows[-1].row_hash if self._rows else GENESIS_HASH
+            now = datetime.now(UTC)
+            for e in fresh:
+                pos = len(self._rows) + 1
+                prev = row_hash(prev, pos, now, e)
+                self._rows.append(StoredEvent(pos, now, e, prev))
+                self._index[e.identity] = e.content_hash
+            if group is not None and offsets:
+                for (topic, partition), nxt in offsets.items():
+                    key = (group, topic, partition)
+                    self._offsets[key] = max(nxt, self._offsets.get(key, 0))
+            result.stored = len(fresh)
+            result.last_position = len(self._rows)
+            return result
+
+    def stored_offsets(self, group: str, topic: str) -> dict[int, int]:
+        with self._lock:
+            return {p: o for (g, t, p), o in self._offsets.items() if g == group and t == topic}
+
+    def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        with self._lock:
+            return self._rows[after:after + limit]
+
+    def head(self) -> int:
+        return len(self._rows)
+
+    def count(self) -> int:
+        return len(self._rows)
+
+    def verify(self) -> VerifyResult:
+        with self._lock:
+            rows = list(self._rows)
+        return verify_chain(iter(rows))

@@ -1,0 +1,185 @@
+"""The event-store port: what ingest needs from the system of record, independent of the technology.
+
+The store is append-only. Each appended event gets the next global ``position`` (gapless, in commit
+order), a ``recorded_at`` time, and a ``row_hash`` extending a SHA-256 chain over every stored row, so an
+auditor can prove that nothing was changed. Consumed Kafka offsets are saved in the same transaction as the
+events they produced: that is what makes ingest exactly-once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+GENESIS_HASH = bytes(32)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where an event was consumed from: topic, partition and offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event ready to append. ``body`` is the event's EPCIS JSON-LD text, stored exactly as given."""
+
+    event_key: str
+    is_declaration: bool
+    event_id: str | None
+    event_type: str
+    event_time: datetime
+    event_tz_offset: str
+    biz_step: str | None
+    lot_keys: tuple[str, ...]
+    body: str
+    source: SourceRef | None = None
+
+    @property
+    def identity(self) -> tuple[str, bool]:
+        """What makes two deliveries the same event: its key, and whether it is an error declaration."""
+        return (self.event_key, self.is_declaration)
+
+    @property
+    def content_hash(self) -> bytes:
+        return hashlib.sha256(self.body.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A row of the event store."""
+
+    position: int
+    recorded_at: datetime
+    event: NewEvent
+    row_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An event the store refused: same identity as a stored event but different content."""
+
+    event: NewEvent
+    reason: str
+
+
+@dataclass(slots=True)
+class AppendResult:
+    """What one append did."""
+
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    last_position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """The outcome of walking the hash chain."""
+
+    rows: int
+    ok: bool
+    first_bad_position: int | None = None
+    problem: str | None = None
+
+
+OffsetKey = tuple[str, int]  # (topic, partition)
+BeforeCommit = Callable[[list[Rejected]], None]
+
+
+def row_hash(prev_hash: bytes, position: int, recorded_at: datetime, event: NewEvent) -> bytes:
+    """The chain hash of one row: SHA-256 over the previous row's hash and every column of this row."""
+    src = event.source
+    fields = (
+        str(position),
+        recorded_at.astimezone(UTC).isoformat(),
+        event.event_key,
+        "1" if event.is_declaration else "0",
+        event.event_id or "",
+        event.event_type,
+        event.event_time.astimezone(UTC).isoformat(),
+        event.event_tz_offset,
+        event.biz_step or "",
+        ",".join(event.lot_keys),
+        "" if src is None else f"{src.topic}|{src.partition}|{src.offset}",
+        event.content_hash.hex(),
+    )
+    h = hashlib.sha256(prev_hash)
+    h.update("\x1f".join(fields).encode())
+    return h.digest()
+
+
+def verify_chain(rows: Iterator[StoredEvent]) -> VerifyResult:
+    """Walk rows in position order and name the first whose position or hash does not match the chain."""
+    prev, expected_pos, count = GENESIS_HASH, 1, 0
+    for row in rows:
+        count += 1
+        if row.position != expected_pos:
+            return VerifyResult(count, False, expected_pos,
+                                f"position {expected_pos} is missing (next row found is {row.position})")
+        if row_hash(prev, row.position, row.recorded_at, row.event) != row.row_hash:
+            return VerifyResult(count, False, row.position,
+                                f"row {row.position} ({row.event.event_key}) does not match its hash")
+        prev, expected_pos = row.row_hash, expected_pos + 1
+    return VerifyResult(count, True)
+
+
+def dedupe(events: Sequence[NewEvent]) -> tuple[list[NewEvent], int]:
+    """Drop repeats of the same identity within one batch, keeping the first; return (kept, dropped)."""
+    seen: set[tuple[str, bool]] = set()
+    kept = []
+    for e in events:
+        if e.identity not in seen:
+            seen.add(e.identity)
+            kept.append(e)
+    return kept, len(events) - len(kept)
+
+
+class EventStore(Protocol):
+    """The append-only event store."""
+
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        *,
+        group: str | None = None,
+        offsets: Mapping[OffsetKey, int] | None = None,
+        before_commit: BeforeCommit | None = None,
+    ) -> AppendResult:
+        """Append ``events`` and save ``offsets`` (next offset to read, per topic partition, for ``group``)
+        in one transaction.
+
+        Events whose identity is already stored are skipped (redelivery is harmless); one whose identity
+        is stored with *different* content is rejected. ``before_commit`` is called with the rejected events
+        (often none) inside the transaction, just before it commits: the consumer dead-letters there, so a
+        dead-letter topic that is down rolls the whole batch back instead of losing a message.
+        """
+        ...
+
+    def stored_offsets(self, group: str, topic: str) -> dict[int, int]:
+        """Next offset to consume per partition, as last committed with events."""
+        ...
+
+    def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        """Rows with ``position > after`` in position order. Never skips a row that commits later."""
+        ...
+
+    def head(self) -> int:
+        """The highest committed position (0 when empty)."""
+        ...
+
+    def count(self) -> int:
+        ...
+
+    def verify(self) -> VerifyResult:
+        """Walk the whole hash chain."""
+        ...

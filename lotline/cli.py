@@ -1,0 +1,215 @@
+"""The ``lotline`` command line.
+
+With ``LOTLINE_KAFKA_BOOTSTRAP`` and ``LOTLINE_DATABASE_URL`` set, every command works against those
+services. Without them, a command starts the embedded stack for its own lifetime (a Tansu broker and a
+throw-away PostgreSQL) and stops it on exit; ``lotline stack`` keeps one running for a session of commands.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+from consumers import schema as store_schema
+from schemas.errors import EPCISError
+
+from lotline.embedded import embedded_stack
+from lotline.logconfig import configure_logging
+from lotline.settings import Settings, load_settings
+from lotline.wiring import Runtime
+
+log = structlog.get_logger("lotline.cli")
+
+
+class Context:
+    """Per-invocation state: settings, and the runtime built on demand."""
+
+    def __init__(self, ctx: click.Context, settings: Settings) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self._runtime: Runtime | None = None
+
+    def runtime(self, *, kafka: bool = True, postgres: bool = True) -> Runtime:
+        """The runtime; starts the embedded broker/PostgreSQL for whatever is not configured."""
+        if self._runtime is not None:
+            return self._runtime
+        s = self.settings
+        need_kafka = kafka and not s.kafka_bootstrap
+        need_pg = postgres and not s.database_url
+        if need_kafka or need_pg:
+            started = self.ctx.with_resource(embedded_stack(kafka=need_kafka, postgres=need_pg,
+                                                            kafka_port=s.embedded_kafka_port))
+            s = self.settings = s.model_copy(update=started)
+            click.echo(f"(embedded stack for this command: {', '.join(sorted(started))}; "
+                       "it stops when the command ends)", err=True)
+        self._runtime = Runtime(s)
+        if need_pg:
+            store_schema.upgrade(self._runtime.engine)
+        return self._runtime
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default=None,
+              help="Log format (default: LOTLINE_LOG_FORMAT, else JSON when stderr is not a terminal).")
+@click.pass_context
+def main(ctx: click.Context, log_format: str | None) -> None:
+    """Lotline: GS1 EPCIS 2.0 lot traceability on Kafka and PostgreSQL."""
+    settings = load_settings(log_format=log_format)
+    configure_logging(settings.log_format, settings.log_level)
+    ctx.obj = Context(ctx, settings)
+
+
+@main.group()
+def db() -> None:
+    """Event-store schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@pass_context
+def db_upgrade(c: Context, revision: str) -> None:
+    """Create or upgrade the event-store tables."""
+    rt = c.runtime(kafka=False)
+    store_schema.upgrade(rt.engine, revision)
+    click.echo(f"event store at revision {store_schema.current(rt.engine)}")
+
+
+@db.command("current")
+@pass_context
+def db_current(c: Context) -> None:
+    """Print the schema revision of the event store."""
+    click.echo(store_schema.current(c.runtime(kafka=False).engine) or "(empty database)")
+
+
+@main.group()
+def store() -> None:
+    """Inspect the event store."""
+
+
+@store.command("verify")
+@pass_context
+def store_verify(c: Context) -> None:
+    """Walk the hash chain; name the first row that does not match. Exit 1 on a broken chain."""
+    result = c.runtime(kafka=False).store.verify()
+    if result.ok:
+        click.echo(f"OK: {result.rows} rows, hash chain intact")
+        return
+    click.echo(f"BROKEN at position {result.first_bad_position}: {result.problem}", err=True)
+    sys.exit(1)
+
+
+@store.command("stats")
+@pass_context
+def store_stats(c: Context) -> None:
+    """Counts of stored events by type."""
+    from lotline.report import store_summary
+
+    click.echo(store_summary(c.runtime(kafka=False).engine))
+
+
+def _read_documents(paths: tuple[str, ...]) -> list[tuple[str, bytes]]:
+    if not paths:
+        raise click.UsageError("give one or more files, or - for standard input")
+    return [(p, sys.stdin.buffer.read() if p == "-" else Path(p).read_bytes()) for p in paths]
+
+
+@main.command()
+@click.argument("files", nargs=-1)
+@pass_context
+def capture(c: Context, files: tuple[str, ...]) -> None:
+    """Publish the events of EPCIS documents (JSON-LD or XML, by content) to the events topic."""
+    from producers.capture import parse_document
+
+    docs = _read_documents(files)
+    try:
+        parsed = [(name, parse_document(data, name)) for name, data in docs]
+    except EPCISError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    rt = c.runtime(postgres=False)
+    rt.ensure_topics()
+    with rt.publisher() as pub:
+        for name, events in parsed:
+            pub.publish_many(events)
+            click.echo(f"{name}: {len(events)} event(s) published to {rt.settings.events_topic}")
+
+
+@main.command()
+@click.option("--until-idle", is_flag=True, help="Stop once every assigned partition is caught up.")
+@click.option("--group", default=None, help="Consumer group (default LOTLINE_CONSUMER_GROUP).")
+@click.option("--idle-timeout", default=15.0, show_default=True,
+              help="With --until-idle: seconds to wait when no partition is assigned.")
+@pass_context
+def ingest(c: Context, until_idle: bool, group: str | None, idle_timeout: float) -> None:
+    """Consume the events topic into the event store, exactly once."""
+    rt = c.runtime()
+    rt.ensure_topics()
+    worker = rt.ingest_worker(until_idle=until_idle, group=group, idle_timeout_s=idle_timeout)
+    worker.install_signal_handlers()
+    stats = worker.run()
+    click.echo(f"consumed {stats.consumed}, stored {stats.stored}, duplicates {stats.duplicates}, "
+               f"dead-lettered {stats.dead_lettered}", err=True)
+
+
+@main.command()
+@click.option("--events", "n_events", default=5000, show_default=True, help="How many events to publish.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--rate", default=0.0, help="Events per second (0: as fast as the broker takes them).")
+@pass_context
+def simulate(c: Context, n_events: int, seed: int, rate: float) -> None:
+    """Play a bakery plant: receipts, multi-level production, pallets, shipments, corrections."""
+    from producers.simulate import config_for_events, simulate as run_simulation
+
+    rt = c.runtime(postgres=False)
+    rt.ensure_topics()
+    started = time.monotonic()
+    with rt.publisher() as pub:
+        for i, event in enumerate(run_simulation(config_for_events(n_events, seed=seed), limit=n_events)):
+            pub.publish(event)
+            if rate > 0:
+                ahead = (i + 1) / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+    click.echo(f"published {pub.stats.delivered} events in {time.monotonic() - started:.1f}s", err=True)
+
+
+@main.command()
+@pass_context
+def stack(c: Context) -> None:
+    """Run the embedded broker and PostgreSQL until Ctrl-C, printing the variables that point at them."""
+    s = c.settings
+    data_dir = Path(s.embedded_dir).resolve() / "pgdata"
+    with embedded_stack(kafka_port=s.embedded_kafka_port, data_dir=data_dir) as started:
+        rt = Runtime(s.model_copy(update=started))
+        store_schema.upgrade(rt.engine)
+        click.echo(f"export LOTLINE_KAFKA_BOOTSTRAP={started['kafka_bootstrap']}")
+        click.echo(f"export LOTLINE_DATABASE_URL='{started['database_url']}'")
+        click.echo("# embedded stack running; Ctrl-C stops it (the broker keeps its topics in memory only)",
+                   err=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+@main.command()
+@click.option("--events", "n_events", default=3000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@pass_context
+def demo(c: Context, n_events: int, seed: int) -> None:
+    """The whole job on the embedded default: simulate a bakery, ingest, show what was stored."""
+    from lotline.demo import run_demo
+
+    run_demo(c.runtime(), n_events=n_events, seed=seed)
+
+
+def run(argv: list[str] | None = None, **kwargs: Any) -> None:
+    main.main(args=argv, prog_name="lotline", **kwargs)

@@ -1,0 +1,84 @@
+"""Builds Lotline's parts from :class:`~lotline.settings.Settings`: engine, store, codec, clients, topics."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import sqlalchemy as sa
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+from consumers.dlq import DeadLetterPublisher
+from consumers.ingest import IngestOptions, IngestWorker
+from consumers.store.postgres import PostgresEventStore
+from producers.publisher import EventPublisher
+from schemas.avro_codec import ConfluentFraming, EventCodec, Framing, SingleObjectFraming
+from schemas.registry import SchemaRegistry
+from sqlalchemy.engine import Engine
+
+from lotline.settings import Settings
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """A SQLAlchemy engine; plain ``postgresql://`` URLs get the psycopg2 driver."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class Runtime:
+    """Lazily built parts for one CLI invocation or test."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        if not self.settings.database_url:
+            raise RuntimeError("LOTLINE_DATABASE_URL is not set and no embedded PostgreSQL is running")
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def store(self) -> PostgresEventStore:
+        return PostgresEventStore(self.engine)
+
+    @cached_property
+    def framing(self) -> Framing:
+        url = self.settings.schema_registry_url
+        if url:
+            registry = SchemaRegistry(url)
+            subject = f"{self.settings.events_topic}-value"
+            return ConfluentFraming(lambda s: registry.register(subject, s), registry.matches)
+        return SingleObjectFraming()
+
+    @cached_property
+    def codec(self) -> EventCodec:
+        return EventCodec(self.framing)
+
+    def kafka_config(self, **overrides: Any) -> dict[str, Any]:
+        return self.settings.kafka_client_config(**overrides)
+
+    def ensure_topics(self) -> None:
+        """Create the events topic (and its DLQ) with the configured partitions if they do not exist."""
+        s = self.settings
+        admin = AdminClient(self.kafka_config())
+        wanted = [NewTopic(s.events_topic, s.events_partitions), NewTopic(s.dlq_topic, 1),
+                  NewTopic(s.recall_alerts_topic, s.events_partitions)]
+        for name, fut in admin.create_topics(wanted, request_timeout=15).items():
+            try:
+                fut.result()
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
+                    raise RuntimeError(f"cannot create topic {name}: {exc}") from exc
+
+    def publisher(self) -> EventPublisher:
+        return EventPublisher(self.kafka_config(), self.settings.events_topic, self.codec)
+
+    def ingest_worker(self, *, until_idle: bool = False, group: str | None = None,
+                      idle_timeout_s: float = 15.0) -> IngestWorker:
+        s = self.settings
+        options = IngestOptions(topic=s.events_topic, group=group or s.consumer_group, batch_size=s.batch_size,
+                                batch_timeout_s=s.batch_timeout_s, until_idle=until_idle,
+                                idle_timeout_s=idle_timeout_s)
+        return IngestWorker(self.kafka_config(), self.store, DeadLetterPublisher(self.kafka_config(), s.dlq_topic),
+                            options, self.codec)

@@ -1,0 +1,18 @@
+"""The identity of an event: its ``eventID`` when it has one, else its CBV 2.0 event hash ID.
+
+An error declaration repeats the identity of the event it retracts; the store keys on
+``(identity, is_declaration)`` so the declaration is a new row, never a duplicate.
+"""
+
+from __future__ import annotations
+
+from schemas.model import EPCISEvent
+
+
+def event_identity(event: EPCISEvent) -> str:
+    """``eventID`` if present, else the CBV 2.0 hash (``ni:///sha-256;…?ver=CBV2.0``)."""
+    if event.event_id:
+        return event.event_id
+    from schemas.event_hash import event_hash_id  # deferred: hashing is only needed for id-less events
+
+    return event_hash_id(event)

@@ -1,0 +1,108 @@
+"""The event-store contract: every adapter (PostgreSQL, in-memory) must pass these tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from consumers.records import to_new_event
+from consumers.store.memory import InMemoryEventStore
+from consumers.store.port import EventStore, Rejected
+from consumers.store.postgres import PostgresEventStore
+
+from tests.factories import declared, row, shipment
+
+
+@pytest.fixture(params=["postgres", "memory"])
+def store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
+    if request.param == "memory":
+        yield InMemoryEventStore()
+    else:
+        yield request.getfixturevalue("pg_store")
+
+
+def test_append_assigns_gapless_positions_in_order(store: EventStore) -> None:
+    store.append([row(1), row(2)])
+    store.append([row(3)])
+    rows = store.read(0, 10)
+    assert [r.position for r in rows] == [1, 2, 3]
+    assert [r.event.event_key for r in rows] == [row(i).event_key for i in (1, 2, 3)]
+    assert store.head() == 3
+    assert store.read(2, 10)[0].position == 3
+
+
+def test_redelivery_is_harmless(store: EventStore) -> None:
+    first = store.append([row(1), row(2)])
+    again = store.append([row(2), row(1), row(3), row(3)])
+    assert (first.stored, again.stored, again.duplicates) == (2, 1, 3)
+    assert store.count() == 3
+
+
+def test_body_and_columns_round_trip(store: EventStore) -> None:
+    new = row(7)
+    store.append([new])
+    stored = store.read(0, 1)[0]
+    assert stored.event == new
+    assert stored.event.lot_keys == ("10614141073464/L1",)
+
+
+def test_error_declaration_is_a_new_row_not_a_duplicate(store: EventStore) -> None:
+    original = shipment(1)
+    store.append([to_new_event(original)])
+    result = store.append([to_new_event(declared(original)), to_new_event(declared(original))])
+    assert (result.stored, result.duplicates) == (1, 1)
+    rows = store.read(0, 10)
+    assert [r.event.is_declaration for r in rows] == [False, True]
+    assert rows[0].event.event_key == rows[1].event.event_key
+
+
+def test_same_identity_with_other_content_is_rejected_before_commit(store: EventStore) -> None:
+    store.append([row(1)])
+    changed = to_new_event(shipment(1, qty=41))
+    seen: list[list[Rejected]] = []
+    result = store.append([changed, row(2)], before_commit=seen.append)
+    assert result.stored == 1
+    assert len(seen) == 1 and [r.event for r in seen[0]] == [changed]
+    assert "already stored with different content" in seen[0][0].reason
+    assert store.count() == 2
+
+
+def test_failing_before_commit_rolls_back_events_and_offsets(store: EventStore) -> None:
+    def fail(_: list[Rejected]) -> None:
+        raise RuntimeError("dlq down")
+
+    with pytest.raises(RuntimeError, match="dlq down"):
+        store.append([row(1)], group="g", offsets={("t", 0): 5}, before_commit=fail)
+    assert store.count() == 0
+    assert store.stored_offsets("g", "t") == {}
+
+
+def test_offsets_are_saved_with_events_and_never_move_back(store: EventStore) -> None:
+    store.append([row(1)], group="g", offsets={("t", 0): 10, ("t", 1): 3})
+    store.append([], group="g", offsets={("t", 0): 7, ("t", 2): 1})
+    assert store.stored_offsets("g", "t") == {0: 10, 1: 3, 2: 1}
+    assert store.stored_offsets("other", "t") == {}
+
+
+def test_hash_chain_verifies(store: EventStore) -> None:
+    for i in range(5):
+        store.append([row(2 * i), row(2 * i + 1)])
+    result = store.verify()
+    assert result.ok and result.rows == 10
+    rows = store.read(0, 10)
+    assert len({r.row_hash for r in rows}) == 10
+
+
+def test_chain_names_the_first_tampered_row() -> None:
+    store = InMemoryEventStore()
+    store.append([row(i) for i in range(1, 6)])
+    rows = store._rows
+    tampered = dataclasses.replace(rows[2].event, body=rows[2].event.body.replace("40", "4"))
+    rows[2] = dataclasses.replace(rows[2], event=tampered)
+    result = store.verify()
+    assert not result.ok and result.first_bad_position == 3
+
+
+def test_postgres_store_is_the_one_under_test(pg_store: PostgresEventStore) -> None:
+    assert pg_store.engine.url.get_backend_name() == "postgresql"
