@@ -1,0 +1,105 @@
+"""Ingest over the real path: publisher → Tansu → ingest → PostgreSQL, and the dead-letter topic."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from consumers.dlq import REASON, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
+from lotline.wiring import Runtime
+from schemas.avro_codec import AvroSchema, EventCodec, SingleObjectFraming
+from schemas.model import QuantityElement
+
+from tests.factories import declared, shipment
+from tests.kafka_util import read_topic
+
+
+def _ingest(rt: Runtime) -> None:
+    rt.ingest_worker(until_idle=True, idle_timeout_s=5).run()
+
+
+def test_published_events_are_stored_once_with_their_offsets(runtime: Runtime) -> None:
+    events = [shipment(i) for i in range(200)]
+    with runtime.publisher() as pub:
+        pub.publish_many(events)
+        pub.publish_many(events[:50])  # a producer retrying at the application level
+    _ingest(runtime)
+    store = runtime.store
+    assert store.count() == 200
+    assert {r.event.event_key for r in store.read(0, 1000)} == {e.event_id for e in events}
+    offsets = store.stored_offsets(runtime.settings.consumer_group, runtime.settings.events_topic)
+    assert sum(offsets.values()) == 250  # every consumed message is accounted for, duplicates included
+    assert store.verify().ok
+    # a second run (a restart) reads nothing again: it resumes from the offsets in the database
+    stats = runtime.ingest_worker(until_idle=True, idle_timeout_s=5).run()
+    assert stats.consumed == 0 and store.count() == 200
+
+
+def test_error_declaration_is_stored_beside_its_event(runtime: Runtime) -> None:
+    original = shipment(1)
+    with runtime.publisher() as pub:
+        pub.publish(original)
+        pub.publish(declared(original, corrective=("urn:uuid:fix",)))
+    _ingest(runtime)
+    rows = runtime.store.read(0, 10)
+    assert sorted(r.event.is_declaration for r in rows) == [False, True]
+    decl = next(r for r in rows if r.event.is_declaration)
+    assert json.loads(decl.event.body)["errorDeclaration"]["correctiveEventIDs"] == ["urn:uuid:fix"]
+
+
+def test_bad_input_goes_to_the_dlq_with_a_reason_and_good_events_are_kept(runtime: Runtime) -> None:
+    other_schema = AvroSchema.__new__(AvroSchema)  # a schema that is not Lotline's event schema
+    import fastavro
+
+    other_schema.name = "other"
+    other_schema.parsed = fastavro.parse_schema({"type": "record", "name": "Other", "fields": [
+        {"name": "x", "type": "string"}]})
+    from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+    other_schema.canonical_form = to_parsing_canonical_form(other_schema.parsed)
+    other_schema.fingerprint = bytes.fromhex(fingerprint(other_schema.canonical_form, "CRC-64-AVRO"))[::-1]
+    wrong_schema = SingleObjectFraming().frame(other_schema, other_schema.write_body({"x": "hello"}))
+    bad_check_digit = replace(shipment(5), quantity_list=(
+        QuantityElement("urn:epc:class:lgtin:0614141.107346.L1", None, None),
+        QuantityElement("https://id.gs1.org/01/10614141073465/10/L1", None, None)))
+    codec = EventCodec()
+    with runtime.publisher() as pub:
+        pub.publish(shipment(1))
+        pub.publish_raw("garbage", b"\x00\x01not avro at all", headers=[("origin", b"scanner-7")])
+        pub.publish(shipment(2))
+        pub.publish_raw("wrong-schema", wrong_schema)
+        pub.publish_raw("truncated", codec.encode(shipment(3))[:-7])
+        pub.publish(bad_check_digit)
+        pub.publish(shipment(4))
+    _ingest(runtime)
+    stored = {r.event.event_key for r in runtime.store.read(0, 100)}
+    assert stored == {shipment(i).event_id for i in (1, 2, 4)}
+    dlq = read_topic(runtime.settings.kafka_bootstrap or "", runtime.settings.dlq_topic, expect=4)
+    by_key = {(m.key() or b"").decode(): m for m in dlq}
+    assert set(by_key) == {"garbage", "wrong-schema", "truncated", shipment(5).event_id}
+    for m in dlq:
+        headers = dict(m.headers() or [])
+        assert headers[SOURCE_TOPIC].decode() == runtime.settings.events_topic
+        assert int(headers[SOURCE_OFFSET]) >= 0 and int(headers[SOURCE_PARTITION]) >= 0
+    reasons = {k: dict(m.headers() or [])[REASON].decode() for k, m in by_key.items()}
+    assert "not Avro single-object encoded" in reasons["garbage"]
+    assert "unknown Avro schema" in reasons["wrong-schema"]
+    assert "CodecError" in reasons["truncated"]
+    assert "quantityList/1/epcClass" in reasons[shipment(5).event_id]
+    assert "check digit" in reasons[shipment(5).event_id]
+    garbage = by_key["garbage"]
+    assert garbage.value() == b"\x00\x01not avro at all"
+    assert dict(garbage.headers() or [])["origin"] == b"scanner-7"
+
+
+def test_conflicting_content_under_a_stored_identity_is_dead_lettered(runtime: Runtime) -> None:
+    with runtime.publisher() as pub:
+        pub.publish(shipment(1))
+    _ingest(runtime)
+    with runtime.publisher() as pub:
+        pub.publish(shipment(1, qty=99))
+    _ingest(runtime)
+    assert runtime.store.count() == 1
+    dlq = read_topic(runtime.settings.kafka_bootstrap or "", runtime.settings.dlq_topic, expect=1)
+    assert len(dlq) == 1
+    assert "already stored with different content" in dict(dlq[0].headers() or [])[REASON].decode()
