@@ -15,6 +15,8 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, Message, Producer
 
+from consumers.messages import Headers, coordinates, headers_of
+
 log = structlog.get_logger("lotline.dlq")
 
 REASON = "lotline.dlq.reason"
@@ -33,13 +35,13 @@ class DeadLetter:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: Headers
     reason: str
 
     @classmethod
     def of(cls, msg: Message, reason: str) -> DeadLetter:
-        return cls(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(),
-                   list(msg.headers() or []), reason)
+        src = coordinates(msg)
+        return cls(src.topic, src.partition, src.offset, msg.key(), msg.value(), headers_of(msg), reason)
 
 
 class DeadLetterPublisher:
@@ -56,7 +58,7 @@ class DeadLetterPublisher:
             return
         now = datetime.now(UTC).isoformat().encode()
         for d in letters:
-            headers = [*d.headers, (REASON, d.reason.encode()), (SOURCE_TOPIC, d.topic.encode()),
+            headers: Headers = [*d.headers, (REASON, d.reason.encode()), (SOURCE_TOPIC, d.topic.encode()),
                        (SOURCE_PARTITION, str(d.partition).encode()), (SOURCE_OFFSET, str(d.offset).encode()),
                        (FAILED_AT, now)]
             self._producer.produce(self.topic, value=d.value, key=d.key, headers=headers,

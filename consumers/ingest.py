@@ -21,12 +21,13 @@ from typing import Any
 
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
-from schemas.avro_codec import EventCodec
-from schemas.errors import CodecError, EPCISError
 
 from consumers.dlq import DeadLetter, DeadLetterPublisher
+from consumers.messages import coordinates
 from consumers.records import to_new_event
-from consumers.store.port import EventStore, NewEvent, OffsetKey, Rejected, SourceRef
+from consumers.store.port import EventStore, NewEvent, OffsetKey, Rejected
+from schemas.avro_codec import EventCodec
+from schemas.errors import CodecError, EPCISError
 
 log = structlog.get_logger("lotline.ingest")
 
@@ -155,15 +156,15 @@ class IngestWorker:
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
-                    self._at_eof.add(msg.partition())
+                    self._at_eof.add(coordinates(msg).partition)
                     continue
                 if err.fatal():
                     raise KafkaException(err)
                 log.warning("consumer error", error=err.str())
                 continue
-            self._at_eof.discard(msg.partition())
-            offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
-            source = SourceRef(msg.topic(), msg.partition(), msg.offset())
+            source = coordinates(msg)
+            self._at_eof.discard(source.partition)
+            offsets[(source.topic, source.partition)] = source.offset + 1
             try:
                 event = self.codec.decode(msg.value() or b"")
                 event.validate()

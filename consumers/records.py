@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from consumers.store.port import NewEvent, SourceRef
 from schemas.identity import event_identity
 from schemas.jsonld import dumps, event_to_json
 from schemas.model import EPCISEvent
-
-from consumers.store.port import NewEvent, SourceRef
 
 
 def event_body(event: EPCISEvent) -> str:

@@ -14,13 +14,13 @@ from typing import Any
 
 import click
 import structlog
-from consumers import schema as store_schema
-from schemas.errors import EPCISError
 
+from consumers import schema as store_schema
 from lotline.embedded import embedded_stack
 from lotline.logconfig import configure_logging
 from lotline.settings import Settings, load_settings
 from lotline.wiring import Runtime
+from schemas.errors import EPCISError
 
 log = structlog.get_logger("lotline.cli")
 
@@ -165,7 +165,8 @@ def ingest(c: Context, until_idle: bool, group: str | None, idle_timeout: float)
 @pass_context
 def simulate(c: Context, n_events: int, seed: int, rate: float) -> None:
     """Play a bakery plant: receipts, multi-level production, pallets, shipments, corrections."""
-    from producers.simulate import config_for_events, simulate as run_simulation
+    from producers.simulate import config_for_events
+    from producers.simulate import simulate as run_simulation
 
     rt = c.runtime(postgres=False)
     rt.ensure_topics()

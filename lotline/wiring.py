@@ -7,16 +7,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+from sqlalchemy.engine import Engine
+
 from consumers.dlq import DeadLetterPublisher
 from consumers.ingest import IngestOptions, IngestWorker
 from consumers.store.postgres import PostgresEventStore
+from lotline.settings import Settings
 from producers.publisher import EventPublisher
 from schemas.avro_codec import ConfluentFraming, EventCodec, Framing, SingleObjectFraming
 from schemas.registry import SchemaRegistry
-from sqlalchemy.engine import Engine
-
-from lotline.settings import Settings
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

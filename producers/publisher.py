@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 from confluent_kafka import KafkaError, Message, Producer
+
 from schemas.avro_codec import EventCodec
 from schemas.identity import event_identity
 from schemas.model import EPCISEvent
@@ -82,7 +83,7 @@ class EventPublisher:
         self.publish_raw(key, self.codec.encode(event))
         return key
 
-    def publish_raw(self, key: str, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
+    def publish_raw(self, key: str, value: bytes, headers: list[tuple[str, str | bytes | None]] | None = None) -> None:
         """Queue already-encoded bytes (used by tests and tools that need to send what they choose)."""
         while True:
             try:

@@ -42,7 +42,8 @@ CONFLUENT_MAGIC = b"\x00"
 def load_schema(name: str) -> dict[str, Any]:
     """Load and parse ``schemas/avro/{name}.avsc``."""
     text = resources.files("schemas").joinpath("avro", f"{name}.avsc").read_text()
-    parsed: dict[str, Any] = fastavro.parse_schema(json.loads(text))
+    parsed = fastavro.parse_schema(json.loads(text))
+    assert isinstance(parsed, dict)
     return parsed
 
 
@@ -63,9 +64,11 @@ class AvroSchema:
     def read_body(self, body: bytes) -> dict[str, Any]:
         buf = io.BytesIO(body)
         try:
-            record: dict[str, Any] = fastavro.schemaless_reader(buf, self.parsed, None)
+            record = fastavro.schemaless_reader(buf, self.parsed, None)
         except Exception as exc:  # fastavro raises many types on bad bytes
             raise CodecError(f"Avro body does not match schema {self.name}: {type(exc).__name__}: {exc}") from None
+        if not isinstance(record, dict):
+            raise CodecError(f"Avro body is not a {self.name} record")
         if buf.tell() != len(body):
             raise CodecError(f"Avro body has {len(body) - buf.tell()} trailing bytes for schema {self.name}")
         return record

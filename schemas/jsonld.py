@@ -203,7 +203,7 @@ def event_from_json(raw: JsonValue, namespaces: Mapping[str, str] | None = None)
         raise EPCISError("is not a JSON object")
     type_text = raw.get("type")
     try:
-        event_type = EventType(type_text)
+        event_type = EventType(str(type_text))
     except ValueError:
         raise EPCISError(f"unknown event type {type_text!r} (expected one of "
                          f"{', '.join(t.value for t in EventType)})", field="type") from None

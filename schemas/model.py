@@ -195,7 +195,7 @@ class EPCISEvent:
                 _check_identifier(q.epc_class, f"{name}/{i}/epcClass")
                 if q.quantity is not None and q.quantity < 0:
                     raise EPCISError(f"{q.quantity} is negative", field=f"{name}/{i}/quantity")
-                if q.uom is not None and not (2 <= len(q.uom) <= 3 and q.uom.isalnum() and q.uom.isupper()
+                if q.uom is not None and not ((2 <= len(q.uom) <= 3 and q.uom.isalnum() and q.uom.isupper())
                                               or q.uom.isdigit()):
                     raise EPCISError(f"{q.uom!r} is not a UN/ECE Rec 20 unit code", field=f"{name}/{i}/uom")
         for name, loc in (("readPoint", self.read_point), ("bizLocation", self.biz_location)):

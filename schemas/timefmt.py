@@ -30,7 +30,7 @@ def parse_timestamp(text: object, field: str) -> datetime:
     tz = m.group("tz")
     try:
         local = datetime.fromisoformat(f"{m.group('date')}T{m.group('time')}.{frac}")
-        offset = timezone.utc if tz in "Zz" else timezone(_offset_delta(tz, field))
+        offset = UTC if tz in "Zz" else timezone(_offset_delta(tz, field))
     except ValueError as exc:
         raise EPCISError(f"{text!r} is not a valid timestamp: {exc}", field=field) from None
     return local.replace(tzinfo=offset).astimezone(UTC)

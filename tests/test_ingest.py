@@ -9,7 +9,6 @@ from consumers.dlq import REASON, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
 from lotline.wiring import Runtime
 from schemas.avro_codec import AvroSchema, EventCodec, SingleObjectFraming
 from schemas.model import QuantityElement
-
 from tests.factories import declared, shipment
 from tests.kafka_util import read_topic
 

@@ -11,8 +11,8 @@ import threading
 import time
 
 import pytest
-from lotline.wiring import Runtime
 
+from lotline.wiring import Runtime
 from tests.cli import lotline_env
 from tests.factories import shipment
 

@@ -6,11 +6,11 @@ import dataclasses
 from collections.abc import Iterator
 
 import pytest
+
 from consumers.records import to_new_event
 from consumers.store.memory import InMemoryEventStore
 from consumers.store.port import EventStore, Rejected
 from consumers.store.postgres import PostgresEventStore
-
 from tests.factories import declared, row, shipment
 
 

@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from consumers.store.postgres import PostgresEventStore
-from lotline.settings import Settings
 from sqlalchemy.engine import Engine
 
+from consumers.store.postgres import PostgresEventStore
+from lotline.settings import Settings
 from tests.cli import lotline_env, run_lotline
 from tests.factories import row
 

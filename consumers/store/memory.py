@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from consumers.store.port import (
     GENESIS_HASH,
     AppendResult,
+    BeforeCommit,
     NewEvent,
     OffsetKey,
     Rejected,
-    BeforeCommit,
     StoredEvent,
     VerifyResult,
     dedupe,

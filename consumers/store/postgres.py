@@ -23,10 +23,10 @@ from sqlalchemy.engine import Engine
 from consumers.store.port import (
     GENESIS_HASH,
     AppendResult,
+    BeforeCommit,
     NewEvent,
     OffsetKey,
     Rejected,
-    BeforeCommit,
     SourceRef,
     StoredEvent,
     VerifyResult,
@@ -104,7 +104,7 @@ class PostgresEventStore:
             pos, prev = (tail[0], bytes(tail[1])) if tail else (0, GENESIS_HASH)
             if fresh:
                 cur.execute("SELECT clock_timestamp()")
-                now: datetime = cur.fetchone()[0].astimezone(UTC)
+                now: datetime = _one(cur)[0].astimezone(UTC)
                 buf = io.StringIO()
                 for e in fresh:
                     pos += 1
@@ -135,7 +135,8 @@ class PostgresEventStore:
         if not kept:
             return []
         cur.execute(
-            "SELECT event_key, is_declaration, sha256(convert_to(body::text, 'UTF8')) FROM events WHERE event_key = ANY(%s)",
+            "SELECT event_key, is_declaration, sha256(convert_to(body::text, 'UTF8')) FROM events "
+            "WHERE event_key = ANY(%s)",
             (list({e.event_key for e in kept}),),
         )
         stored = {(k, d): bytes(h) for k, d, h in cur.fetchall()}
@@ -191,6 +192,13 @@ _SELECT = (
     "event_tz_offset, biz_step, lot_keys, source_topic, source_partition, source_offset, body::text, row_hash "
     "FROM events"
 )
+
+
+def _one(cur: Any) -> Any:
+    row = cur.fetchone()
+    if row is None:
+        raise RuntimeError("query returned no row")
+    return row
 
 
 def _stored(r: Any) -> StoredEvent:
