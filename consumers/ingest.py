@@ -15,7 +15,8 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -25,7 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from consumers.dlq import DeadLetter, DeadLetterPublisher
 from consumers.messages import coordinates
 from consumers.records import to_new_event
-from consumers.store.port import EventStore, NewEvent, OffsetKey, Rejected
+from consumers.store.port import AppendResult, EventStore, NewEvent, OffsetKey, Rejected
 from schemas.avro_codec import EventCodec
 from schemas.errors import CodecError, EPCISError
 
@@ -66,6 +67,17 @@ class IngestOptions:
     idle_timeout_s: float = 15.0
 
 
+@dataclass(slots=True)
+class _Batch:
+    """One consumed batch, decoded: rows to store, dead letters, and the offsets that follow it."""
+
+    rows: list[NewEvent] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    offsets: dict[OffsetKey, int] = field(default_factory=dict)
+    by_identity: dict[tuple[str, bool], Message] = field(default_factory=dict)
+    dead_lettered: int = 0
+
+
 class IngestWorker:
     """One member of the ingest consumer group."""
 
@@ -88,6 +100,8 @@ class IngestWorker:
         self._assigned: set[int] = set()
         self._at_eof: set[int] = set()
         self._consumer = Consumer({**CONSUMER_DEFAULTS, "group.id": options.group, **kafka_config})
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+        self._inflight: tuple[_Batch, Future[AppendResult]] | None = None
 
     def request_stop(self, *_: object) -> None:
         """Finish the batch in hand, then stop (installed as the SIGTERM/SIGINT handler)."""
@@ -112,6 +126,7 @@ class IngestWorker:
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._drain()  # the batch in flight carries offsets of these partitions: finish it first
         for tp in partitions:
             self._assigned.discard(tp.partition)
             self._at_eof.discard(tp.partition)
@@ -119,7 +134,11 @@ class IngestWorker:
         consumer.unassign()
 
     def run(self) -> IngestStats:
-        """Consume until stopped (or, with ``until_idle``, until every assigned partition is caught up)."""
+        """Consume until stopped (or, with ``until_idle``, until every assigned partition is caught up).
+
+        Decoding the next batch overlaps with writing the previous one: one writer thread appends batches
+        strictly one after another, so the store still sees them in consumption order.
+        """
         opts = self.options
         self._consumer.subscribe([opts.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_revoke)
@@ -127,12 +146,18 @@ class IngestWorker:
         try:
             while not self._stop:
                 msgs = self._consumer.consume(num_messages=opts.batch_size, timeout=opts.batch_timeout_s)
-                if self._process(msgs):
+                batch = self._prepare(msgs)
+                if batch is not None:
+                    self._drain()
+                    self._inflight = (batch, self._writer.submit(self._write, batch))
                     last_activity = time.monotonic()
                 if opts.until_idle and self._caught_up(last_activity):
+                    self._drain()
                     log.info("caught up; stopping", **self._summary())
                     break
+            self._drain()
         finally:
+            self._writer.shutdown(wait=True)
             self._consumer.close()
         log.info("ingest stopped", **self._summary())
         return self.stats
@@ -147,11 +172,9 @@ class IngestWorker:
         return {"consumed": s.consumed, "stored": s.stored, "duplicates": s.duplicates,
                 "dead_lettered": s.dead_lettered, "batches": s.batches}
 
-    def _process(self, msgs: list[Message]) -> bool:
-        rows: list[NewEvent] = []
-        dead: list[DeadLetter] = []
-        offsets: dict[OffsetKey, int] = {}
-        by_identity: dict[tuple[str, bool], Message] = {}
+    def _prepare(self, msgs: list[Message]) -> _Batch | None:
+        """Decode and validate one batch (CPU work, on the consuming thread)."""
+        batch = _Batch()
         for msg in msgs:
             err = msg.error()
             if err is not None:
@@ -164,35 +187,46 @@ class IngestWorker:
                 continue
             source = coordinates(msg)
             self._at_eof.discard(source.partition)
-            offsets[(source.topic, source.partition)] = source.offset + 1
+            batch.offsets[(source.topic, source.partition)] = source.offset + 1
             try:
                 event = self.codec.decode(msg.value() or b"")
                 event.validate()
                 row = to_new_event(event, source)
             except (CodecError, EPCISError) as exc:
-                dead.append(DeadLetter.of(msg, f"{type(exc).__name__}: {exc}"))
+                batch.dead.append(DeadLetter.of(msg, f"{type(exc).__name__}: {exc}"))
                 continue
-            rows.append(row)
-            by_identity.setdefault(row.identity, msg)
-        if not offsets:
-            return False
+            batch.rows.append(row)
+            batch.by_identity.setdefault(row.identity, msg)
+        return batch if batch.offsets else None
+
+    def _write(self, batch: _Batch) -> AppendResult:
+        """Append one batch with its offsets; dead letters are flushed inside the transaction (writer thread)."""
 
         def dead_letter(rejected: list[Rejected]) -> None:
-            letters = dead + [DeadLetter.of(by_identity[r.event.identity], r.reason) for r in rejected]
+            letters = batch.dead + [DeadLetter.of(batch.by_identity[r.event.identity], r.reason) for r in rejected]
             self.dlq.send(letters)
-            self.stats.dead_lettered += len(letters)
+            batch.dead_lettered = len(letters)
 
-        result = self.store.append(rows, group=self.options.group, offsets=offsets, before_commit=dead_letter)
-        self.stats.consumed += len(rows) + len(dead)
+        return self.store.append(batch.rows, group=self.options.group, offsets=batch.offsets,
+                                 before_commit=dead_letter)
+
+    def _drain(self) -> None:
+        """Wait for the batch being written (re-raising its failure), then account for it."""
+        if self._inflight is None:
+            return
+        batch, future = self._inflight
+        self._inflight = None
+        result = future.result()
+        self.stats.consumed += len(batch.rows) + len(batch.dead)
         self.stats.stored += result.stored
         self.stats.duplicates += result.duplicates
+        self.stats.dead_lettered += batch.dead_lettered
         self.stats.batches += 1
-        self._commit_to_kafka(offsets)
-        log.debug("batch stored", stored=result.stored, duplicates=result.duplicates, dead=len(dead),
-                  position=result.last_position)
+        self._commit_to_kafka(batch.offsets)
+        log.debug("batch stored", stored=result.stored, duplicates=result.duplicates,
+                  dead=batch.dead_lettered, position=result.last_position)
         if self._on_batch is not None:
             self._on_batch(self.stats)
-        return True
 
     def _commit_to_kafka(self, offsets: dict[OffsetKey, int]) -> None:
         tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]

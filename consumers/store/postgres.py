@@ -44,8 +44,11 @@ EVENT_COLUMNS = (
 )
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
 def _copy_text(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value.translate(_COPY_ESCAPES)
 
 
 def _pg_array(items: Sequence[str]) -> str:

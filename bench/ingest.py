@@ -1,0 +1,115 @@
+"""Sustained ingest (Kafka → committed store rows) against raw COPY of the same rows, in one run.
+
+    python -m bench.ingest --events 1000000
+
+1. Publishes N simulated bakery events to a fresh 6-partition topic.
+2. Runs one ingest worker until caught up, timing from its first committed batch to its last (the group
+   join is reported apart), sampling the process RSS after every batch.
+3. Copies the stored rows out and COPYs them into an identical table (``LIKE events INCLUDING ALL``):
+   once as one stream, once in ingest-sized transactions. Prints both rates and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+import uuid
+
+import sqlalchemy as sa
+from lotline.logconfig import configure_logging
+from lotline.settings import Settings
+from lotline.wiring import Runtime
+from producers.simulate import config_for_events, simulate
+
+from bench.common import broker, machine, rss_mb, scratch_database
+
+COLUMNS = ("position, recorded_at, event_key, is_declaration, event_id, event_type, event_time, event_tz_offset, "
+           "biz_step, lot_keys, source_topic, source_partition, source_offset, body, row_hash")
+
+
+def publish(rt: Runtime, n: int, seed: int) -> float:
+    started = time.perf_counter()
+    with rt.publisher() as pub:
+        for event in simulate(config_for_events(n, seed=seed), limit=n):
+            pub.publish(event)
+    return n / (time.perf_counter() - started)
+
+
+def ingest(rt: Runtime) -> dict[str, float]:
+    marks: list[tuple[float, int, float]] = []  # (time, events consumed, rss MB) after each batch
+    started = time.perf_counter()
+    worker = rt.ingest_worker(until_idle=True, idle_timeout_s=20)
+    worker._on_batch = lambda stats: marks.append((time.perf_counter(), stats.consumed, rss_mb()))
+    stats = worker.run()
+    first_t, first_n, _ = marks[0]
+    last_t, last_n, _ = marks[-1]
+    rss = [m[2] for m in marks]
+    tenth = max(1, len(rss) // 10)
+    return {
+        "events": stats.consumed,
+        "rate": (last_n - first_n) / (last_t - first_t),
+        "join_s": first_t - started,
+        "rss_at_10pct": rss[tenth],
+        "rss_peak": max(rss),
+        "rss_end": rss[-1],
+        "batches": len(marks),
+    }
+
+
+def copy_baseline(url: str, batch: int) -> dict[str, float]:
+    engine = sa.create_engine(url)
+    raw = engine.raw_connection()
+    cur = raw.cursor()
+    out = io.StringIO()
+    cur.copy_expert(f"COPY (SELECT {COLUMNS} FROM events ORDER BY position) TO STDOUT", out)
+    lines = out.getvalue().splitlines(keepends=True)
+    rates = {}
+    for mode in ("stream", "batched"):
+        cur.execute("DROP TABLE IF EXISTS events_copy_baseline")
+        cur.execute("CREATE TABLE events_copy_baseline (LIKE events INCLUDING ALL)")
+        raw.commit()
+        started = time.perf_counter()
+        step = len(lines) if mode == "stream" else batch
+        for i in range(0, len(lines), step):
+            cur.copy_expert(f"COPY events_copy_baseline ({COLUMNS}) FROM STDIN", io.StringIO("".join(lines[i:i + step])))
+            raw.commit()
+        rates[mode] = len(lines) / (time.perf_counter() - started)
+    raw.close()
+    engine.dispose()
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    configure_logging("console", "WARNING")
+    with broker() as bootstrap, scratch_database() as url:
+        topic = f"bench-{uuid.uuid4().hex[:8]}"
+        rt = Runtime(Settings(kafka_bootstrap=bootstrap, database_url=url, events_topic=topic,
+                              consumer_group=f"bench-{topic}", batch_size=args.batch_size))
+        rt.ensure_topics()
+        pub_rate = publish(rt, args.events, args.seed)
+        result = ingest(rt)
+        assert result["events"] == args.events, result
+        assert rt.store.count() == args.events
+        copy = copy_baseline(url, args.batch_size)
+        rt.engine.dispose()
+    print(f"machine: {machine()}")
+    print(f"events: {args.events:,}  batch size: {args.batch_size}")
+    print(f"publish (simulate + Avro + produce): {pub_rate:,.0f} events/s")
+    print(f"ingest sustained: {result['rate']:,.0f} events/s over {result['batches']:.0f} batches "
+          f"(group join {result['join_s']:.1f}s not counted)")
+    print(f"raw COPY, one stream: {copy['stream']:,.0f} rows/s; in {args.batch_size}-row transactions: "
+          f"{copy['batched']:,.0f} rows/s")
+    print(f"ratio ingest / raw COPY: {result['rate'] / copy['stream']:.2f} (one stream), "
+          f"{result['rate'] / copy['batched']:.2f} (batched)")
+    print(f"consumer RSS: {result['rss_at_10pct']:.0f} MB at 10%, peak {result['rss_peak']:.0f} MB, "
+          f"end {result['rss_end']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
