@@ -1,0 +1,242 @@
+"""Running projections over the event store in global order, exactly once, resumable after a crash.
+
+Global order: the store assigns positions under an advisory lock as ``head + 1`` (consumers/store/postgres.py),
+so positions are gapless and commit in order. A reader that asks for ``position > checkpoint`` therefore
+never skips a row that commits late: a row it cannot see yet has a higher position than every row it can.
+``tests/test_projections_framework.py`` proves this with writers appending concurrently while a projector
+runs.
+
+Exactly once: every batch is one transaction that (1) takes the projection's advisory lock, (2) reads the
+checkpoint, (3) reads the next rows after it, (4) lets the projection write its rows and (5) moves the
+checkpoint. A crash anywhere rolls the whole batch back; the next run starts from the last committed
+checkpoint. Two projectors of the same projection serialise on the lock instead of doubling the work, and
+projections with different names run side by side.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy.engine import Engine
+
+log = structlog.get_logger("lotline.projections")
+
+LOCK_NAMESPACE = 0x4C4E  # first key of the two-key advisory locks that guard projections ("LN")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRow:
+    """One event-store row as a projection sees it: its position, record time, identity and JSON-LD body."""
+
+    position: int
+    recorded_at: datetime
+    event_key: str
+    is_declaration: bool
+    body: str
+
+
+class Projection(Protocol):
+    """A read model derived from the event store. Implementations must be deterministic in the rows."""
+
+    name: str
+    """Stable name; the checkpoint is kept under it."""
+
+    def create(self, cur: Any, schema: str) -> None:
+        """Create the projection's tables in ``schema`` if they do not exist (idempotent)."""
+        ...
+
+    def apply(self, cur: Any, schema: str, rows: Sequence[StoreRow]) -> None:
+        """Derive rows from ``rows`` (in position order) inside the caller's transaction. Raising aborts it."""
+        ...
+
+    def forget(self) -> None:
+        """Drop any in-memory cache: called after a rollback and when the schema was rebuilt underneath."""
+        ...
+
+
+def lock_key(schema: str, name: str) -> int:
+    """The second key of the advisory lock that serialises writers of one projection in one schema."""
+    return zlib.crc32(f"{schema}.{name}".encode()) & 0x7FFFFFFF
+
+
+def quote_ident(name: str) -> str:
+    """Quote a schema name for SQL; Lotline only builds names from ``[a-z0-9_]``."""
+    if not name.replace("_", "").isalnum() or not name.islower():
+        raise ValueError(f"unsafe schema name {name!r}")
+    return f'"{name}"'
+
+
+def ensure_checkpoint_table(cur: Any, schema: str) -> None:
+    """Create ``schema`` and its checkpoint table when absent."""
+    s = quote_ident(schema)
+    cur.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+    cur.execute(
+        f"CREATE TABLE IF NOT EXISTS {s}.checkpoint ("
+        " projection text PRIMARY KEY, position bigint NOT NULL, generation text NOT NULL,"
+        " updated_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
+def read_checkpoint(cur: Any, schema: str, name: str) -> tuple[int, str]:
+    """``(position, generation)`` of a projection; creates a zero checkpoint with a new generation if absent.
+
+    The generation changes whenever a schema is rebuilt, so a running projector knows its caches are stale.
+    """
+    s = quote_ident(schema)
+    cur.execute(f"SELECT position, generation FROM {s}.checkpoint WHERE projection = %s", (name,))
+    row = cur.fetchone()
+    if row is not None:
+        return int(row[0]), str(row[1])
+    generation = uuid.uuid4().hex
+    cur.execute(f"INSERT INTO {s}.checkpoint (projection, position, generation) VALUES (%s, 0, %s)",
+                (name, generation))
+    return 0, generation
+
+
+def write_checkpoint(cur: Any, schema: str, name: str, position: int) -> None:
+    cur.execute(f"UPDATE {quote_ident(schema)}.checkpoint SET position = %s, updated_at = now() "
+                "WHERE projection = %s", (position, name))
+
+
+def schema_exists(cur: Any, schema: str) -> bool:
+    cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+    return cur.fetchone() is not None
+
+
+_READ = ("SELECT position, recorded_at, event_key, is_declaration, body::text FROM events "
+         "WHERE position > %s AND position <= %s ORDER BY position LIMIT %s")
+
+UNBOUNDED = 2**62
+
+
+def read_rows(cur: Any, after: int, limit: int, until: int = UNBOUNDED) -> list[StoreRow]:
+    """Store rows with ``after < position <= until`` in position order (never skips a late commit)."""
+    cur.execute(_READ, (after, until, limit))
+    return [StoreRow(int(p), r, k, bool(d), b) for p, r, k, d, b in cur.fetchall()]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch did."""
+
+    rows: int
+    position: int
+
+
+class Target:
+    """One projection writing into one schema: the unit a :class:`Projector` advances."""
+
+    def __init__(self, projection: Projection, schema: str) -> None:
+        self.projection = projection
+        self.schema = schema
+        self._generation: str | None = None
+        self._created = False
+
+    def step(self, engine: Engine, batch_size: int, until: int = UNBOUNDED) -> BatchResult:
+        """Apply the next batch in one transaction; returns rows applied (0 when caught up) and the checkpoint."""
+        p, schema = self.projection, self.schema
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            if not self._created:
+                cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(schema, p.name)))
+                ensure_checkpoint_table(cur, schema)
+                p.create(cur, schema)
+                raw.commit()
+                self._created = True
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(schema, p.name)))
+            position, generation = read_checkpoint(cur, schema, p.name)
+            if generation != self._generation:
+                p.forget()
+                self._generation = generation
+            rows = read_rows(cur, position, batch_size, until)
+            if rows:
+                p.apply(cur, schema, rows)
+                position = rows[-1].position
+                write_checkpoint(cur, schema, p.name, position)
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            p.forget()
+            self._created = False
+            raise
+        finally:
+            raw.close()
+        if rows:
+            log.debug("projection batch", projection=p.name, schema=schema, rows=len(rows),
+                      first_position=rows[0].position, position=position)
+        return BatchResult(len(rows), position)
+
+
+@dataclass(slots=True)
+class ProjectorStats:
+    """Counts over a projector's life."""
+
+    rows: int = 0
+    batches: int = 0
+    position: int = 0
+
+
+class Projector:
+    """Advances one or more :class:`Target` s until stopped, or until every one is caught up.
+
+    ``run(until_idle=True)`` returns once a pass over all targets applies nothing; otherwise it polls every
+    ``poll_interval_s`` until :meth:`stop` is called. An exception in a projection propagates after its
+    batch is rolled back: the checkpoint never moves past rows that were not written.
+    """
+
+    def __init__(self, engine: Engine, targets: Sequence[Target], *, batch_size: int = 1000,
+                 poll_interval_s: float = 0.2, until: int = UNBOUNDED,
+                 on_batch: Callable[[Target, BatchResult], None] | None = None) -> None:
+        self.engine = engine
+        self.targets = list(targets)
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.until = until
+        self.on_batch = on_batch
+        self.stats = ProjectorStats()
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the batch in progress."""
+        self._stop.set()
+
+    def run(self, *, until_idle: bool = False) -> ProjectorStats:
+        log.info("projector started", projections=[t.projection.name for t in self.targets],
+                 schemas=sorted({t.schema for t in self.targets}), until_idle=until_idle)
+        while not self._stop.is_set():
+            applied = 0
+            for target in self.targets:
+                result = target.step(self.engine, self.batch_size, self.until)
+                applied += result.rows
+                if result.rows:
+                    self.stats.rows += result.rows
+                    self.stats.batches += 1
+                    self.stats.position = result.position
+                    if self.on_batch is not None:
+                        self.on_batch(target, result)
+            if applied == 0:
+                if until_idle:
+                    break
+                self._stop.wait(self.poll_interval_s)
+        log.info("projector stopped", rows=self.stats.rows, batches=self.stats.batches,
+                 position=self.stats.position)
+        return self.stats
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout_s`` passes (a helper for tests and scripts)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()

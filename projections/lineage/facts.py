@@ -1,0 +1,221 @@
+"""What one stored event contributes to lineage, as plain rows, before any database is involved.
+
+Everything here is a pure function of one event: the projection stays independent of arrival order because
+nothing derived from *other* events is computed at this stage (pallet contents, lot ids of serialised items,
+transformation edges and retractions are resolved in SQL, over all facts, when they are read or rebuilt).
+
+* Lots: every LGTIN / Digital Link ``/10/`` class names a lot; the text is kept as an identifier seen.
+* Items: an SGTIN names its lot only through a ``/10/`` in its link or the ``cbvmda:lotNumber`` of its
+  commissioning ILMD (domain.md §3); such pairs become item rows, other SGTINs stay unresolved item refs.
+* Transformation inputs/outputs, keyed by ``transformationID`` when present (events sharing it form one
+  transformation), else by the event itself.
+* Movements: receipts (bizStep ``receiving``) and shipments (bizStep ``shipping``) of ObjectEvents and
+  AggregationEvents, with their lots, quantities, SSCCs, parties and reference documents.
+* Aggregation lines: children added to or deleted from a parent (pallet) SSCC.
+* Declarations: an error declaration retracts its event (same key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+
+from schemas.errors import IdentifierError
+from schemas.identifiers import Identifier, IdKind, LotKey, parse_identifier
+from schemas.model import Action, EPCISEvent, EventType, PartyRef, QuantityElement
+
+RECEIVING = "receiving"
+SHIPPING = "shipping"
+
+
+@dataclass(frozen=True, slots=True)
+class LotRef:
+    """A reference to lot content: a lot, or a serialised item whose lot is resolved later. Not both None."""
+
+    lot: LotKey | None
+    item: str | None
+    quantity: Decimal | None
+    uom: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """A receipt or shipment: who, where, when, and under which documents."""
+
+    kind: str  # "receive" | "ship"
+    party: str | None  # supplier (sourceList owning_party) or customer (destinationList owning_party)
+    party_location: str | None  # the counterparty's location (sourceList/destinationList type location)
+    location: str | None  # where the event happened (bizLocation, else readPoint)
+    documents: tuple[tuple[str | None, str], ...]  # (BTT type, document id)
+    lines: tuple[LotRef, ...]
+    ssccs: tuple[str, ...]  # shipped/received SSCCs whose contents are resolved through aggregation
+    parent: str | None = None  # the SSCC an AggregationEvent's listed children travel in
+
+
+@dataclass(frozen=True, slots=True)
+class AggLine:
+    """A child added to or deleted from a parent; ``ref`` None on a DELETE that empties the parent."""
+
+    sscc: str
+    action: str  # "ADD" | "DELETE"
+    ref: LotRef | None
+
+
+@dataclass(frozen=True, slots=True)
+class IOLine:
+    """One input or output of a transformation."""
+
+    tkey: str
+    role: str  # "in" | "out"
+    ref: LotRef
+
+
+@dataclass(slots=True)
+class EventFacts:
+    """The lineage facts of one (non-declaration) event."""
+
+    event_key: str
+    position: int
+    event_id: str | None
+    event_type: str
+    event_time: datetime
+    tz_offset: str
+    lots: dict[LotKey, set[str]] = field(default_factory=dict)
+    items: dict[str, LotKey] = field(default_factory=dict)
+    origins: list[LotKey] = field(default_factory=list)
+    io: list[IOLine] = field(default_factory=list)
+    agg: list[AggLine] = field(default_factory=list)
+    movement: Movement | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """An error declaration: it retracts ``event_key``; ``corrective_ids`` enter as ordinary events."""
+
+    event_key: str
+    position: int
+    reason: str | None
+    corrective_ids: tuple[str, ...]
+    declared_at: datetime
+
+
+@lru_cache(maxsize=65536)
+def _parse(text: str) -> Identifier | None:
+    try:
+        return parse_identifier(text)
+    except IdentifierError:
+        return None
+
+
+def _party(parties: tuple[PartyRef, ...], kind: str) -> str | None:
+    return next((p.value for p in parties if p.type == kind), None)
+
+
+class _Collector:
+    def __init__(self, facts: EventFacts, ilmd_lot: str | None) -> None:
+        self.facts = facts
+        self.ilmd_lot = ilmd_lot
+
+    def ref(self, text: str, quantity: Decimal | None, uom: str | None) -> LotRef | None:
+        """The lot content named by an EPC or epcClass, recording the lot (and item) it reveals."""
+        ident = _parse(text)
+        if ident is None:
+            return None
+        if ident.kind is IdKind.LGTIN and ident.key is not None and ident.lot is not None:
+            key = LotKey(ident.key, ident.lot)
+            self.facts.lots.setdefault(key, set()).add(text)
+            return LotRef(key, None, quantity, uom)
+        if ident.kind is IdKind.SGTIN and ident.key is not None:
+            item = ident.canonical
+            lot = ident.lot if ident.lot is not None else self.ilmd_lot
+            if lot is not None:
+                key = LotKey(ident.key, lot)
+                self.facts.lots.setdefault(key, set())
+                self.facts.items[item] = key
+                return LotRef(key, item, Decimal(1) if quantity is None else quantity, uom)
+            return LotRef(None, item, Decimal(1) if quantity is None else quantity, uom)
+        return None
+
+    def refs(self, epcs: tuple[str, ...], quantities: tuple[QuantityElement, ...]) -> list[LotRef]:
+        out = [r for e in epcs if (r := self.ref(e, None, None)) is not None]
+        out += [r for q in quantities if (r := self.ref(q.epc_class, q.quantity, q.uom)) is not None]
+        return out
+
+
+def _sscc(text: str) -> str | None:
+    ident = _parse(text)
+    return ident.key if ident is not None and ident.kind is IdKind.SSCC else None
+
+
+def _ilmd_lot(event: EPCISEvent) -> str | None:
+    if not event.ilmd or not (event.action is Action.ADD or event.type is EventType.TRANSFORMATION):
+        return None
+    for key in ("cbvmda:lotNumber", "urn:epcglobal:cbv:mda#lotNumber", "lotNumber"):
+        value = event.ilmd.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def declaration_of(event_key: str, position: int, event: EPCISEvent) -> Declaration:
+    """The retraction an error declaration (stored at ``position``) stands for."""
+    decl = event.error_declaration
+    assert decl is not None
+    return Declaration(event_key, position, decl.reason, decl.corrective_event_ids, decl.declaration_time)
+
+
+def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
+    """Everything lineage needs from one event (an error declaration goes to :func:`declaration_of`)."""
+    facts = EventFacts(event_key, position, event.event_id, event.type.value, event.event_time,
+                       event.event_time_zone_offset, location=event.biz_location or event.read_point)
+    c = _Collector(facts, _ilmd_lot(event))
+    t = event.type
+    if t is EventType.TRANSFORMATION:
+        tkey = f"tx:{event.transformation_id}" if event.transformation_id else f"ev:{event_key}"
+        facts.io += [IOLine(tkey, "in", r) for r in c.refs(event.input_epc_list, event.input_quantity_list)]
+        outs = c.refs(event.output_epc_list, event.output_quantity_list)
+        facts.io += [IOLine(tkey, "out", r) for r in outs]
+        facts.origins += [r.lot for r in outs if r.lot is not None]
+        return facts
+    if t is EventType.AGGREGATION:
+        children = c.refs(event.child_epcs, event.child_quantity_list)
+        parent = _sscc(event.parent_id) if event.parent_id else None
+        if parent is not None and event.action in (Action.ADD, Action.DELETE):
+            action = event.action.value
+            if children:
+                facts.agg += [AggLine(parent, action, r) for r in children]
+            elif event.action is Action.DELETE and not event.child_epcs:
+                facts.agg.append(AggLine(parent, "DELETE", None))  # DELETE without children empties it
+        facts.movement = _movement(event, children, () if children or parent is None else (parent,),
+                                   parent if children else None)
+        return facts
+    if t is EventType.OBJECT:
+        lines = c.refs(event.epc_list, event.quantity_list)
+        ssccs = tuple(s for e in event.epc_list if (s := _sscc(e)) is not None)
+        if event.action is Action.ADD:
+            facts.origins += [r.lot for r in lines if r.lot is not None and r.item is None]
+        facts.movement = _movement(event, lines, ssccs)
+        return facts
+    # TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen
+    c.refs(event.epc_list, event.quantity_list)
+    c.refs(event.child_epcs, event.child_quantity_list)
+    return facts
+
+
+def _movement(event: EPCISEvent, lines: list[LotRef], ssccs: tuple[str, ...],
+              parent: str | None = None) -> Movement | None:
+    step = event.biz_step
+    if step == RECEIVING:
+        kind, parties = "receive", event.source_list
+    elif step == SHIPPING:
+        kind, parties = "ship", event.destination_list
+    else:
+        return None
+    if not lines and not ssccs:
+        return None
+    return Movement(kind, _party(parties, "owning_party"), _party(parties, "location"),
+                    event.biz_location or event.read_point,
+                    tuple((b.type, b.value) for b in event.biz_transaction_list), tuple(lines), ssccs, parent)

@@ -1,0 +1,305 @@
+"""Backward and forward traces over the lineage tables.
+
+A trace is three statements on one connection:
+
+1. the traversal: a recursive CTE over ``lot_edges`` with ``UNION`` set semantics, so rework cycles
+   terminate and each lot is reported once, at its fewest transformation steps (see :data:`TRAVERSE`);
+2. the movements of the lots reached: shipments (forward) or receipts (backward), direct or inside an SSCC
+   whose contents are its non-retracted ADDs minus DELETEs as of the movement's eventTime;
+3. nothing else: parties are the distinct counterparties of those movements.
+
+Retracted events (error declarations) are left out of the answer and listed apart for the audit view.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import structlog
+from sqlalchemy.engine import Engine
+
+from projections.framework import quote_ident, schema_exists
+from projections.lineage.projection import LIVE_SCHEMA, NAME
+from schemas.identifiers import LotKey
+from schemas.timefmt import local_time
+
+log = structlog.get_logger("lotline.trace")
+
+
+class Direction(StrEnum):
+    """Which way a trace walks the transformation edges."""
+
+    BACKWARD = "backward"  # towards ingredients and suppliers
+    FORWARD = "forward"  # towards products and customers
+
+
+class TraceError(Exception):
+    """A trace that cannot be answered: unknown lot, or no lineage built yet."""
+
+
+class UnknownLot(TraceError):
+    """The lot has never been seen by the projection."""
+
+
+@dataclass(frozen=True, slots=True)
+class TracedLot:
+    """A lot reached by a trace, at its fewest transformation steps from the queried lot."""
+
+    gtin: str
+    lot_number: str
+    depth: int
+    identifiers: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"gtin": self.gtin, "lot_number": self.lot_number, "depth": self.depth,
+                "identifiers": list(self.identifiers)}
+
+
+@dataclass(frozen=True, slots=True)
+class MovementLine:
+    """One shipment or receipt of one lot: one per event and lot (pallet contents merged per event)."""
+
+    kind: str  # "ship" | "receive"
+    event_id: str
+    event_key: str
+    event_time: datetime
+    tz_offset: str
+    gtin: str
+    lot_number: str
+    quantity: Decimal | None
+    uom: str | None
+    party: str | None
+    party_location: str | None
+    location: str | None
+    pallet: str | None
+    documents: tuple[tuple[str | None, str], ...]
+    retracted: bool = False
+
+    @property
+    def date(self) -> date:
+        """The local date of the event (FSMA dates are local dates)."""
+        return local_time(self.event_time, self.tz_offset).date()
+
+    def as_dict(self) -> dict[str, Any]:
+        q = self.quantity
+        return {
+            "event_id": self.event_id, "date": self.date.isoformat(),
+            "event_time": local_time(self.event_time, self.tz_offset).isoformat(),
+            "gtin": self.gtin, "lot_number": self.lot_number,
+            "quantity": None if q is None else (int(q) if q == q.to_integral_value() else float(q)),
+            "uom": self.uom, "party": self.party, "party_location": self.party_location,
+            "location": self.location, "pallet": self.pallet,
+            "documents": [{"type": t, "id": v} for t, v in self.documents],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """A supplier (backward) or customer (forward), as identified in the events."""
+
+    party: str
+    locations: tuple[str, ...]
+    lots: tuple[str, ...]  # GTIN/LOT of the lots it supplied or received
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"party": self.party, "locations": list(self.locations), "lots": list(self.lots)}
+
+
+@dataclass(slots=True)
+class Trace:
+    """The answer to one trace."""
+
+    lot: LotKey
+    direction: Direction
+    position: int  # the store position the lineage reflects
+    schema: str
+    lots: list[TracedLot] = field(default_factory=list)
+    movements: list[MovementLine] = field(default_factory=list)
+    retracted: list[MovementLine] = field(default_factory=list)
+    as_of: datetime | None = None
+
+    @property
+    def movement_label(self) -> str:
+        """``shipments`` for a forward trace, ``receipts`` for a backward one."""
+        return "shipments" if self.direction is Direction.FORWARD else "receipts"
+
+    @property
+    def parties(self) -> list[Party]:
+        by_party: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
+        for m in self.movements:
+            if m.party is None:
+                continue
+            locs, lots = by_party.setdefault(m.party, ({}, {}))
+            if m.party_location:
+                locs[m.party_location] = None
+            lots[f"{m.gtin}/{m.lot_number}"] = None
+        return [Party(p, tuple(sorted(locs)), tuple(sorted(lots))) for p, (locs, lots) in sorted(by_party.items())]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lot": {"gtin": self.lot.gtin, "lot_number": self.lot.lot, "key": str(self.lot)},
+            "direction": self.direction.value,
+            "position": self.position,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "lots": [lot.as_dict() for lot in self.lots],
+            "parties": [p.as_dict() for p in self.parties],
+            self.movement_label: [m.as_dict() for m in self.movements],
+            "retracted": [m.as_dict() for m in self.retracted],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.as_dict(), indent=indent)
+
+
+# The traversal. Each row of the recursive CTE is a lot id as a ``numeric`` whose *scale* is its depth
+# (lot 42 at depth 2 is 42.00): numeric equality and hashing ignore the scale (1.0 = 1.00), so UNION keeps
+# one row per lot -- the first one, and PostgreSQL evaluates a recursive UNION level by level, so the first
+# is the one at the fewest steps. That gives set semantics (cycles terminate, no paths are tracked) and the
+# smallest depth in one pass. ``{a}``/``{b}`` are the edge columns to follow (src→dst forward).
+TRAVERSE = (
+    "WITH RECURSIVE r(n) AS ("
+    " SELECT %(start)s::numeric"
+    " UNION"
+    " SELECT round(e.{b}::numeric, scale(r.n) + 1) FROM r JOIN {s}.lot_edges e ON e.{a} = r.n::integer"
+    ") "
+)
+
+_LOTS = (
+    "SELECT l.id, l.gtin, l.lot, scale(r.n) AS depth,"
+    " ARRAY(SELECT i.identifier FROM {s}.lot_identifiers i WHERE i.lot_id = l.id ORDER BY i.identifier)"
+    " FROM r JOIN {s}.lots l ON l.id = r.n::integer"
+)
+
+# Movements of a set of lots %(ids)s, of kind %(kind)s: direct lines (lot, or serialised item of the lot),
+# and SSCCs whose contents as of the movement's eventTime include the lot.
+_MOVEMENTS = """
+WITH ids AS (SELECT unnest(%(ids)s::integer[]) AS id),
+its AS (SELECT it.item, it.lot_id FROM {s}.items it JOIN ids ON ids.id = it.lot_id),
+direct AS (
+    SELECT ml.event_key, ml.lot_id, ml.quantity, ml.uom, NULL::text AS sscc
+      FROM {s}.movement_lines ml JOIN ids ON ids.id = ml.lot_id
+    UNION ALL
+    SELECT ml.event_key, its.lot_id, ml.quantity, ml.uom, NULL
+      FROM {s}.movement_lines ml JOIN its ON ml.lot_id IS NULL AND ml.item = its.item
+),
+held AS (  -- (movement, sscc) pairs where the sscc ever held one of the lots
+    SELECT DISTINCT ms.event_key, ms.sscc
+      FROM {s}.aggregations a JOIN {s}.movement_ssccs ms ON ms.sscc = a.sscc
+     WHERE a.lot_id = ANY(%(ids)s) OR a.item IN (SELECT item FROM its)
+),
+agg AS (
+    SELECT h.event_key, h.sscc, a.action, a.quantity, a.uom, a.event_time, a.lot_id AS own_lot,
+           coalesce(a.lot_id, it.lot_id) AS lot_id, ev.event_time AS at
+      FROM held h
+      JOIN {s}.lineage_events ev ON ev.event_key = h.event_key
+      JOIN {s}.aggregations a ON a.sscc = h.sscc AND a.event_time <= ev.event_time
+      LEFT JOIN {s}.items it ON a.lot_id IS NULL AND it.item = a.item
+     WHERE NOT EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = a.event_key)
+),
+cleared AS (  -- last time before the movement each (sscc, lot) was emptied: DELETE of all, or of the lot
+    SELECT event_key, sscc, lot_id, max(event_time) AS at FROM agg
+     WHERE action = 'DELETE' AND quantity IS NULL GROUP BY 1, 2, 3
+),
+inside AS (
+    SELECT a.event_key, a.lot_id, a.uom, a.sscc,
+           sum(CASE a.action WHEN 'ADD' THEN a.quantity ELSE -a.quantity END) AS quantity,
+           bool_or(a.action = 'ADD') AS added
+      FROM agg a
+      LEFT JOIN cleared c ON c.event_key = a.event_key AND c.sscc = a.sscc AND c.lot_id IS NULL
+      LEFT JOIN cleared cl ON cl.event_key = a.event_key AND cl.sscc = a.sscc AND cl.lot_id = a.lot_id
+     WHERE a.lot_id = ANY(%(ids)s)
+       AND a.event_time > coalesce(c.at, '-infinity') AND a.event_time > coalesce(cl.at, '-infinity')
+       AND NOT (a.action = 'DELETE' AND a.quantity IS NULL)
+     GROUP BY 1, 2, 3, 4
+    HAVING bool_or(a.action = 'ADD')
+       AND (coalesce(sum(CASE a.action WHEN 'ADD' THEN a.quantity ELSE -a.quantity END), 1) > 0)
+),
+lines AS (
+    SELECT event_key, lot_id, uom, sscc, sum(quantity) AS quantity FROM direct GROUP BY 1, 2, 3, 4
+    UNION ALL
+    SELECT event_key, lot_id, uom, sscc, quantity FROM inside
+)
+SELECT ev.event_id, ev.event_key, ev.event_time, ev.tz_offset, l.gtin, l.lot, x.quantity, x.uom,
+       m.party, m.party_location, m.location, coalesce(x.sscc, m.pallet), m.documents,
+       EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = m.event_key) AS retracted
+  FROM lines x
+  JOIN {s}.movements m ON m.event_key = x.event_key AND m.kind = %(kind)s
+  JOIN {s}.lineage_events ev ON ev.event_key = x.event_key
+  JOIN {s}.lots l ON l.id = x.lot_id
+ ORDER BY ev.event_time, ev.event_key, l.gtin, l.lot, x.sscc NULLS FIRST
+"""
+
+
+def checkpoint_position(cur: Any, schema: str) -> int | None:
+    """The store position the lineage in ``schema`` reflects, or None when it was never built."""
+    if not schema_exists(cur, schema):
+        return None
+    cur.execute(f"SELECT to_regclass('{schema}.checkpoint') IS NOT NULL")
+    if not cur.fetchone()[0]:
+        return None
+    cur.execute(f"SELECT position FROM {quote_ident(schema)}.checkpoint WHERE projection = %s", (NAME,))
+    row = cur.fetchone()
+    return None if row is None else int(row[0])
+
+
+def trace(engine: Engine, lot: LotKey | str, direction: Direction | str, *, schema: str = LIVE_SCHEMA,
+          movements: bool = True) -> Trace:
+    """Trace ``lot`` (a :class:`LotKey`, LGTIN URN, Digital Link or ``GTIN/LOT``) backward or forward.
+
+    Raises :class:`UnknownLot` for a lot the lineage has never seen, :class:`TraceError` when the lineage
+    in ``schema`` has not been built.
+    """
+    key = lot if isinstance(lot, LotKey) else LotKey.parse(lot)
+    direction = Direction(direction)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        position = checkpoint_position(cur, schema)
+        if position is None:
+            raise TraceError(f"no lineage in schema {schema!r}: run `lotline project` (or `lotline replay`)")
+        result = _trace(cur, schema, key, direction, movements)
+        result.position = position
+        raw.commit()
+    finally:
+        raw.close()
+    log.info("trace", lot=str(key), direction=direction.value, lots=len(result.lots),
+             movements=len(result.movements), position=position, schema=schema)
+    return result
+
+
+def lot_id_of(cur: Any, schema: str, key: LotKey) -> int:
+    cur.execute(f"SELECT id FROM {quote_ident(schema)}.lots WHERE gtin = %s AND lot = %s", (key.gtin, key.lot))
+    row = cur.fetchone()
+    if row is None:
+        raise UnknownLot(f"lot {key} (GTIN {key.gtin}, lot {key.lot!r}) is not known to the lineage")
+    return int(row[0])
+
+
+def _trace(cur: Any, schema: str, key: LotKey, direction: Direction, with_movements: bool) -> Trace:
+    s = quote_ident(schema)
+    start = lot_id_of(cur, schema, key)
+    a, b = ("src", "dst") if direction is Direction.FORWARD else ("dst", "src")
+    cur.execute(TRAVERSE.format(s=s, a=a, b=b) + _LOTS.format(s=s) + " ORDER BY 4, 2, 3", {"start": start})
+    rows = cur.fetchall()
+    result = Trace(key, direction, 0, schema,
+                   lots=[TracedLot(g, lot, int(d), tuple(ids)) for _, g, lot, d, ids in rows])
+    if with_movements:
+        kind = "ship" if direction is Direction.FORWARD else "receive"
+        cur.execute(_MOVEMENTS.format(s=s), {"ids": [r[0] for r in rows], "kind": kind})
+        for row in cur.fetchall():
+            line = _movement(kind, row)
+            (result.retracted if line.retracted else result.movements).append(line)
+    return result
+
+
+def _movement(kind: str, row: Sequence[Any]) -> MovementLine:
+    (event_id, event_key, event_time, tz, gtin, lot, qty, uom, party, party_loc, loc, pallet, docs,
+     retracted) = row
+    return MovementLine(kind, event_id or event_key, event_key, event_time, tz, gtin, lot, qty, uom, party,
+                        party_loc, loc, pallet, tuple((d.get("type"), d["id"]) for d in docs), bool(retracted))
