@@ -214,3 +214,8 @@ def demo(c: Context, n_events: int, seed: int) -> None:
 
 def run(argv: list[str] | None = None, **kwargs: Any) -> None:
     main.main(args=argv, prog_name="lotline", **kwargs)
+
+
+from lotline import cli_lineage  # noqa: E402  (lineage commands: project, trace, replay)
+
+cli_lineage.register(main)
