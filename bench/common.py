@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import psutil
 import sqlalchemy as sa
+
 from consumers import schema as store_schema
 from lotline.embedded import EmbeddedKafka, free_port
 from lotline.wiring import make_engine

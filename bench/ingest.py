@@ -17,12 +17,12 @@ import time
 import uuid
 
 import sqlalchemy as sa
+
+from bench.common import broker, machine, rss_mb, scratch_database
 from lotline.logconfig import configure_logging
 from lotline.settings import Settings
 from lotline.wiring import Runtime
 from producers.simulate import config_for_events, simulate
-
-from bench.common import broker, machine, rss_mb, scratch_database
 
 COLUMNS = ("position, recorded_at, event_key, is_declaration, event_id, event_type, event_time, event_tz_offset, "
            "biz_step, lot_keys, source_topic, source_partition, source_offset, body, row_hash")
@@ -72,7 +72,8 @@ def copy_baseline(url: str, batch: int) -> dict[str, float]:
         started = time.perf_counter()
         step = len(lines) if mode == "stream" else batch
         for i in range(0, len(lines), step):
-            cur.copy_expert(f"COPY events_copy_baseline ({COLUMNS}) FROM STDIN", io.StringIO("".join(lines[i:i + step])))
+            chunk = io.StringIO("".join(lines[i:i + step]))
+            cur.copy_expert(f"COPY events_copy_baseline ({COLUMNS}) FROM STDIN", chunk)
             raw.commit()
         rates[mode] = len(lines) / (time.perf_counter() - started)
     raw.close()

@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -62,7 +62,7 @@ def test_undecodable_bytes_raise_codec_errors(data: bytes, reason: str) -> None:
 class _Registry(BaseHTTPRequestHandler):
     """Speaks the two Schema Registry REST calls Lotline uses, over real HTTP."""
 
-    schemas: dict[int, str] = {}
+    schemas: ClassVar[dict[int, str]] = {}
 
     def _reply(self, body: Any) -> None:
         data = json.dumps(body).encode()
