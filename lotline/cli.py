@@ -7,6 +7,7 @@ throw-away PostgreSQL) and stops it on exit; ``lotline stack`` keeps one running
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -209,6 +210,8 @@ def demo(c: Context, n_events: int, seed: int) -> None:
     """The whole job on the embedded default: simulate a bakery, ingest, show what was stored."""
     from lotline.demo import run_demo
 
+    if "LOTLINE_LOG_LEVEL" not in os.environ:  # the demo speaks through its tables; keep logs to warnings
+        configure_logging(c.settings.log_format, "WARNING")
     run_demo(c.runtime(), n_events=n_events, seed=seed)
 
 

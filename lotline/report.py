@@ -30,5 +30,5 @@ def store_table(engine: Engine) -> Table:
 def store_summary(engine: Engine) -> str:
     """:func:`store_table` rendered to text."""
     buf = io.StringIO()
-    Console(width=110, file=buf).print(store_table(engine))
+    Console(width=160, file=buf).print(store_table(engine))
     return buf.getvalue()
