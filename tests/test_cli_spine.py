@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from lotline.settings import Settings
-
 from tests.cli import lotline_env, run_lotline
 
 
