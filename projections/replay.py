@@ -58,7 +58,9 @@ def store_head(engine: Engine) -> int:
     try:
         cur = raw.cursor()
         cur.execute("SELECT coalesce(max(position), 0) FROM events")
-        return int(cur.fetchone()[0])
+        row = cur.fetchone()
+        assert row is not None
+        return int(row[0])
     finally:
         raw.close()
 
@@ -69,7 +71,9 @@ def position_at(engine: Engine, when: datetime) -> int:
     try:
         cur = raw.cursor()
         cur.execute("SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= %s", (when,))
-        return int(cur.fetchone()[0])
+        row = cur.fetchone()
+        assert row is not None
+        return int(row[0])
     finally:
         raw.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Engine
 from consumers.records import to_new_event
 from consumers.store.postgres import PostgresEventStore
 from lotline.wiring import Runtime
-from projections.framework import Projector, Target
+from projections.framework import Projector, Target, wait_for
 from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
 from projections.trace import Trace, trace
 from schemas.model import (
@@ -135,6 +136,36 @@ def publish_ingest_project(rt: Runtime, events: Sequence[EPCISEvent]) -> None:
             pub.publish(e)
     rt.ingest_worker(until_idle=True, idle_timeout_s=5).run()
     project(rt.engine)
+
+
+class LivePipeline:
+    """An ingest worker running in a thread for a whole test, so each round costs no consumer-group join.
+
+    ``send`` publishes events, waits until the store holds ``expect`` more rows, then projects.
+    """
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.worker = rt.ingest_worker(until_idle=False)
+        self.thread = threading.Thread(target=self.worker.run, daemon=True)
+
+    def __enter__(self) -> LivePipeline:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.worker.request_stop()
+        self.thread.join(30)
+
+    def send(self, events: Sequence[EPCISEvent], expect: int | None = None) -> None:
+        before = self.rt.store.count()
+        with self.rt.publisher() as pub:
+            for e in events:
+                pub.publish(e)
+        wanted = before + (len(events) if expect is None else expect)
+        if not wait_for(lambda: self.rt.store.count() >= wanted, timeout_s=30):
+            raise AssertionError(f"store holds {self.rt.store.count()} rows, expected {wanted}")
+        project(self.rt.engine)
 
 
 def append_and_project(store: PostgresEventStore, events: Sequence[EPCISEvent]) -> None:

@@ -1,0 +1,183 @@
+"""domain.md §9 scenarios over the real path: publish → Kafka → ingest → store → project → trace."""
+
+from __future__ import annotations
+
+import pytest
+
+from lotline.wiring import Runtime
+from projections.trace import UnknownLot, trace
+from schemas.model import Action
+from tests.lineage_builders import (
+    LivePipeline,
+    aggregate,
+    declare,
+    eid,
+    harvest,
+    lgtin,
+    lots_of,
+    moves_of,
+    pgln,
+    project,
+    publish_ingest_project,
+    receive,
+    sgln,
+    ship,
+    sscc,
+    tr,
+    transform,
+)
+
+F1, DC1, DC2, DC3, STORE9, R3, R4 = 50, 10, 11, 12, 19, 13, 14
+
+
+def test_1_linear(runtime: Runtime) -> None:
+    publish_ingest_project(runtime, [
+        harvest("h1", "L1", 1000, "LBR", farm=F1, field=57, minute=0),
+        receive("r1", [("L1", 1000, "LBR")], supplier=F1, minute=30),
+        transform("pack", [("L1", 1000, "LBR")], [("C1", 100, "CS")], minute=60),
+        ship("s-dc1", [("C1", 60, "CS")], customer=DC1, minute=90),
+        ship("s-dc2", [("C1", 40, "CS")], customer=DC2, minute=95),
+    ])
+    fwd = tr(runtime.engine, "L1", "forward")
+    assert lots_of(fwd) == {"L1": 0, "C1": 1}
+    assert sorted(moves_of(fwd)) == [("C1", pgln(DC1), 60, None), ("C1", pgln(DC2), 40, None)]
+    assert [p.party for p in fwd.parties] == [pgln(DC1), pgln(DC2)]
+    back = tr(runtime.engine, "C1", "backward")
+    assert lots_of(back) == {"C1": 0, "L1": 1}
+    assert [(p.party, p.locations) for p in back.parties] == [(pgln(F1), (sgln(F1),))]
+    assert moves_of(back) == [("L1", pgln(F1), 1000, None)]
+    assert back.movements[0].documents == (("po", "urn:epcglobal:cbv:bt:0614141000012:PO1"),)
+
+
+MERGE = [
+    transform("t1", [("L1", 100, "LBR"), ("L2", 50, "LBR"), ("T8", 40, "LBR")], [("S101", 200, "EA")], minute=10),
+    transform("t-other", [("L3", 10, "LBR")], [("S999", 20, "EA")], minute=11),
+]
+
+
+def test_3_merge(runtime: Runtime) -> None:
+    publish_ingest_project(runtime, MERGE)
+    assert lots_of(tr(runtime.engine, "S101", "backward")) == {"S101": 0, "L1": 1, "L2": 1, "T8": 1}
+    assert "S101" in lots_of(tr(runtime.engine, "L2", "forward"))
+    assert "S101" not in lots_of(tr(runtime.engine, "L3", "forward"))
+    assert "L3" not in lots_of(tr(runtime.engine, "S101", "backward"))
+
+
+def test_4_multi_level(runtime: Runtime) -> None:
+    publish_ingest_project(runtime, [*MERGE, transform("t2", [("S101", 200, "EA"), ("D9", 5, "KGM")],
+                                                       [("K55", 50, "CS")], minute=20)])
+    assert lots_of(tr(runtime.engine, "L1", "forward")) == {"L1": 0, "S101": 1, "K55": 2}
+    assert lots_of(tr(runtime.engine, "K55", "backward")) == {"K55": 0, "S101": 1, "D9": 1, "L1": 2, "L2": 2,
+                                                              "T8": 2}
+
+
+def test_5_diamond_reports_each_lot_once_and_never_doubles_shipments(runtime: Runtime) -> None:
+    publish_ingest_project(runtime, [
+        transform("ta", [("L1", 50, "LBR")], [("S101", 100, "EA")], minute=1),
+        transform("tb", [("L1", 50, "LBR")], [("S102", 100, "EA")], minute=2),
+        transform("tk", [("S101", 100, "EA"), ("S102", 100, "EA")], [("K60", 40, "CS")], minute=3),
+        ship("sk", [("K60", 40, "CS")], customer=DC1, minute=4),
+    ])
+    fwd = tr(runtime.engine, "L1", "forward")
+    assert lots_of(fwd) == {"L1": 0, "S101": 1, "S102": 1, "K60": 2}
+    assert [lot.lot_number for lot in fwd.lots].count("K60") == 1
+    assert moves_of(fwd) == [("K60", pgln(DC1), 40, None)]
+
+
+def test_6_rework_cycle_terminates(runtime: Runtime) -> None:
+    publish_ingest_project(runtime, [
+        transform("run1", [("X", 10, "KGM"), ("Y", 10, "KGM")], [("P1", 20, "CS")], minute=1),
+        transform("run2", [("P1", 20, "CS"), ("Z", 5, "KGM")], [("P2", 25, "CS")], minute=2),
+        transform("rework", [("P2", 2, "CS"), ("Y", 10, "KGM")], [("P1", 12, "CS")], minute=3),
+    ])
+    assert lots_of(tr(runtime.engine, "P1", "forward")) == {"P1": 0, "P2": 1}
+    back = lots_of(tr(runtime.engine, "P2", "backward"))
+    assert back == {"P2": 0, "P1": 1, "Z": 1, "X": 2, "Y": 2}  # {P1, P2} ∪ inputs(P1) (∪ P2's own inputs)
+
+
+def test_7_pallet_contents_are_adds_minus_deletes_at_ship_time(runtime: Runtime) -> None:
+    s1 = sscc(1)
+    live = LivePipeline(runtime).__enter__()
+    live.send([
+        aggregate("pack-s1", Action.ADD, s1, [("C1", 25, "CS"), ("C2", 25, "CS")], minute=1),
+        aggregate("unpack-c2", Action.DELETE, s1, [("C2", 25, "CS")], minute=2),
+        ship("ship-s1", customer=DC3, minute=3, epcs=(s1,)),
+        aggregate("late-add", Action.ADD, s1, [("C2", 5, "CS")], minute=9),  # after the truck left
+    ])
+    assert moves_of(tr(runtime.engine, "C1", "forward")) == [("C1", pgln(DC3), 25, "006141410000000012")]
+    assert moves_of(tr(runtime.engine, "C2", "forward")) == []
+    # DC3 unpacks S1 and ships 10 cases of C1 on to Store 9
+    live.send([
+        aggregate("dc3-unpack", Action.DELETE, s1, [], minute=20),
+        ship("dc3-store9", [("C1", 10, "CS")], customer=STORE9, minute=30, site=sgln(DC3)),
+    ])
+    fwd = tr(runtime.engine, "C1", "forward")
+    assert moves_of(fwd) == [("C1", pgln(DC3), 25, "006141410000000012"), ("C1", pgln(STORE9), 10, None)]
+    assert [p.party for p in fwd.parties] == [pgln(DC3), pgln(STORE9)]
+    live.__exit__()
+
+
+def test_8_error_declaration_incorrect_data_with_corrective_event(runtime: Runtime) -> None:
+    e5 = ship("E5", [("C1", 40, "CS")], customer=R3, minute=5)
+    e6 = ship("E6", [("C1", 40, "CS")], customer=R4, minute=5)
+    with LivePipeline(runtime) as live:
+        live.send([e5])
+        assert moves_of(tr(runtime.engine, "C1", "forward")) == [("C1", pgln(R3), 40, None)]
+        live.send([declare(e5, "incorrect_data", (eid("E6"),)), e6])
+    fwd = tr(runtime.engine, "C1", "forward")
+    assert moves_of(fwd) == [("C1", pgln(R4), 40, None)]
+    assert [p.party for p in fwd.parties] == [pgln(R4)]
+    assert [(m.event_id, m.party) for m in fwd.retracted] == [(eid("E5"), pgln(R3))]  # the audit view
+    assert fwd.as_dict()["retracted"][0]["event_id"] == eid("E5")
+
+
+def test_8_error_declaration_did_not_occur(runtime: Runtime) -> None:
+    e5 = ship("E5", [("C1", 40, "CS")], customer=R3, minute=5)
+    publish_ingest_project(runtime, [transform("p", [("L1", 1, "KGM")], [("C1", 100, "CS")], minute=1), e5,
+                                     declare(e5, "did_not_occur")])
+    fwd = tr(runtime.engine, "C1", "forward")
+    assert moves_of(fwd) == [] and fwd.parties == []
+    assert [m.event_id for m in fwd.retracted] == [eid("E5")]
+
+
+def test_9_out_of_order_arrival_gives_the_in_order_answer(runtime: Runtime) -> None:
+    pack = transform("pack", [("L1", 1000, "LBR")], [("C1", 100, "CS")], minute=10)
+    shipment = ship("ship", [("C1", 100, "CS")], customer=DC1, minute=20)
+    receipt = receive("recv", [("L1", 1000, "LBR")], supplier=F1, minute=5)
+    wrong = ship("wrong", [("C1", 100, "CS")], customer=DC2, minute=21)
+    # declaration first, then receive (t3), ship (t2), pack (t1): each arrives in its own ingest+project round
+    with LivePipeline(runtime) as live:
+        for batch in ([declare(wrong, "did_not_occur")], [receipt], [shipment], [wrong], [pack]):
+            live.send(batch)
+    fwd = tr(runtime.engine, "L1", "forward")
+    assert lots_of(fwd) == {"L1": 0, "C1": 1}
+    assert moves_of(fwd) == [("C1", pgln(DC1), 100, None)]
+    assert [m.event_id for m in fwd.retracted] == [eid("wrong")]
+    back = tr(runtime.engine, "C1", "backward")
+    assert lots_of(back) == {"C1": 0, "L1": 1} and [p.party for p in back.parties] == [pgln(F1)]
+
+
+@pytest.mark.parametrize("order", ["inputs-first", "outputs-first"])
+def test_14_split_transformation_shares_transformation_id(runtime: Runtime, order: str) -> None:
+    x1 = transform("X1", [("L1", 10, "KGM")], [], minute=1, transformation_id="urn:lotline:tx:TX1")
+    x2 = transform("X2", [], [("S200", 10, "CS")], minute=2, transformation_id="urn:lotline:tx:TX1")
+    first, second = (x1, x2) if order == "inputs-first" else (x2, x1)
+    with LivePipeline(runtime) as live:
+        live.send([first])
+        only = "L1" if first is x1 else "S200"
+        assert lots_of(tr(runtime.engine, only, "forward")) == {only: 0}
+        live.send([second])
+    assert lots_of(tr(runtime.engine, "L1", "forward")) == {"L1": 0, "S200": 1}
+    assert lots_of(tr(runtime.engine, "S200", "backward")) == {"S200": 0, "L1": 1}
+
+
+def test_unknown_lot_is_a_clear_error(runtime: Runtime) -> None:
+    publish_ingest_project(runtime, MERGE)
+    with pytest.raises(UnknownLot, match="NOPE"):
+        trace(runtime.engine, lgtin("NOPE"), "forward")
+
+
+def test_projection_is_idempotent_over_repeated_runs(runtime: Runtime) -> None:
+    publish_ingest_project(runtime, MERGE)
+    project(runtime.engine)
+    assert lots_of(tr(runtime.engine, "S101", "backward")) == {"S101": 0, "L1": 1, "L2": 1, "T8": 1}
