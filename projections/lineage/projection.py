@@ -132,8 +132,10 @@ class LineageProjection:
 
     def apply(self, cur: Any, schema: str, rows: Sequence[StoreRow]) -> None:
         facts, decls = parse_rows(rows)
+        facts = self._fresh(cur, schema, facts)
         self.lot_ids.resolve(cur, schema, _lot_keys(facts))
         table_rows = rows_of(facts, decls, self.lot_ids)
+        table_rows.rows.pop("lineage_events", None)  # registered by _fresh
         insert_rows(cur, schema, table_rows)
         dirty = {io.tkey for f in facts for io in f.io}
         s = quote_ident(schema)
@@ -149,6 +151,19 @@ class LineageProjection:
             keys = sorted(dirty)
             cur.execute(f"DELETE FROM {s}.lot_edges WHERE tkey = ANY(%(k)s)", {"k": keys})
             cur.execute(edges_sql(schema, only_dirty=True), {"k": keys})
+
+
+    @staticmethod
+    def _fresh(cur: Any, schema: str, facts: list[EventFacts]) -> list[EventFacts]:
+        """Register the events and keep the facts of those not projected before (a redelivery adds nothing)."""
+        if not facts:
+            return facts
+        s = quote_ident(schema)
+        rows = rows_of(facts, (), lambda _: 0).get("lineage_events")
+        new = execute_values(cur, f"INSERT INTO {s}.lineage_events VALUES %s ON CONFLICT DO NOTHING "
+                                  "RETURNING event_key", rows, fetch=True, page_size=len(rows))
+        fresh = {r[0] for r in new}
+        return [f for f in facts if f.event_key in fresh]
 
 
 def insert_rows(cur: Any, schema: str, table_rows: TableRows) -> None:
@@ -223,8 +238,11 @@ class BulkLoader:
         table_rows = rows_of(facts, decls, self._lot_id)
         for table, seen in (("lot_identifiers", self.identifiers), ("items", self.items),
                             ("lot_origins", self.origins)):
-            fresh = [r for r in table_rows.get(table) if r not in seen]
-            seen.update(fresh)
+            fresh = []
+            for r in table_rows.get(table):
+                if r not in seen:
+                    seen.add(r)
+                    fresh.append(r)
             table_rows.rows[table] = fresh
         for table, trows in table_rows.rows.items():
             copy_rows(cur, self.schema, table, trows)

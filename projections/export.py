@@ -1,0 +1,135 @@
+"""Stored events written back out as one EPCIS 2.0 JSON-LD document (``lotline export``).
+
+The filters map onto the store's indexed columns (``event_time`` b-tree, ``lot_keys`` GIN; ``event_type`` and
+``biz_step`` narrow what those return), and rows are read through a server-side cursor and written one at a
+time, so an export of millions of events runs in constant memory.
+
+The document's ``@context`` must declare the prefixes every event uses, which are known only after the last
+row. A first query therefore collects the distinct ``prefix → URI`` pairs from the stored bodies' event-level
+``@context`` (in the database, over the same filter, in the same REPEATABLE READ snapshot as the rows).
+Prefixes with one URI across the export go into the document's ``@context``, as
+:func:`schemas.jsonld.document` writes it; an event whose prefixes clash with that map keeps its own
+event-level ``@context`` (JSON-LD scoping; the readers honour it), so nothing is lost. Error declarations
+are exported beside the events they retract, as an EPCIS query returns both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from schemas.identifiers import LotKey
+from schemas.jsonld import document, dumps, loads
+from schemas.model import EventType
+from schemas.vocab import Vocab, canonical
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFilter:
+    """Which stored events to export. Empty tuples and ``None`` mean "no restriction".
+
+    ``time_from`` is inclusive and ``time_to`` exclusive, both on ``eventTime``; ``lots`` match events that
+    touch any of the lots; ``types`` and ``biz_steps`` match any of the values given.
+    """
+
+    time_from: datetime | None = None
+    time_to: datetime | None = None
+    types: tuple[EventType, ...] = ()
+    biz_steps: tuple[str, ...] = ()
+    lots: tuple[LotKey, ...] = ()
+    include_declarations: bool = True
+
+    @classmethod
+    def of(cls, *, time_from: datetime | None = None, time_to: datetime | None = None,
+           types: Sequence[str] = (), biz_steps: Sequence[str] = (), lots: Sequence[str] = (),
+           include_declarations: bool = True) -> ExportFilter:
+        """Build a filter from user spellings: event type names, bizSteps in any CBV spelling, lots as an
+        LGTIN URN, a Digital Link or ``GTIN14/LOT`` (raises ValueError / IdentifierError)."""
+        return cls(time_from, time_to, tuple(EventType(t) for t in types),
+                   tuple(canonical(Vocab.BIZ_STEP, b) for b in biz_steps), tuple(LotKey.parse(lot) for lot in lots),
+                   include_declarations)
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        """The SQL ``WHERE`` clause (or ``TRUE``) and its parameters."""
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if self.time_from is not None:
+            clauses.append("event_time >= :time_from")
+            params["time_from"] = self.time_from
+        if self.time_to is not None:
+            clauses.append("event_time < :time_to")
+            params["time_to"] = self.time_to
+        if self.types:
+            clauses.append("event_type = ANY(:types)")
+            params["types"] = [t.value for t in self.types]
+        if self.biz_steps:
+            clauses.append("biz_step = ANY(:biz_steps)")
+            params["biz_steps"] = list(self.biz_steps)
+        if self.lots:
+            clauses.append("lot_keys && CAST(:lots AS text[])")
+            params["lots"] = sorted(str(k) for k in self.lots)
+        if not self.include_declarations:
+            clauses.append("NOT is_declaration")
+        return (" AND ".join(clauses) or "TRUE"), params
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """What an export wrote."""
+
+    events: int
+    declarations: int
+
+
+def export_document(engine: Engine, out: TextIO, flt: ExportFilter | None = None, *,
+                    creation_date: datetime | None = None, batch: int = 2000) -> ExportResult:
+    """Write the matching events, in store order, to ``out`` as one EPCIS 2.0 JSON-LD document."""
+    flt = flt or ExportFilter()
+    where, params = flt.where()
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            pairs = conn.execute(sa.text(
+                "SELECT DISTINCT ns.key, ns.value FROM events, "
+                "json_array_elements(CASE WHEN json_typeof(body->'@context') = 'array' THEN body->'@context' "
+                "ELSE '[]'::json END) ctx, "
+                "json_each_text(CASE WHEN json_typeof(ctx) = 'object' THEN ctx ELSE '{}'::json END) ns "
+                f"WHERE {where}"), params).all()
+            by_prefix: dict[str, set[str]] = {}
+            for prefix, uri in pairs:
+                by_prefix.setdefault(prefix, set()).add(uri)
+            shared = {p: next(iter(uris)) for p, uris in by_prefix.items() if len(uris) == 1}
+            envelope = document([], creation_date=creation_date)
+            if shared:
+                envelope["@context"] = [envelope["@context"][0], dict(sorted(shared.items()))]
+            head = dumps({k: v for k, v in envelope.items() if k != "epcisBody"})
+            out.write(head[:-1] + ',"epcisBody":{"eventList":[')
+            rows = conn.execution_options(stream_results=True, yield_per=batch).execute(sa.text(
+                f"SELECT body::text, is_declaration FROM events WHERE {where} ORDER BY position"), params)
+            events = declarations = 0
+            for body_text, is_declaration in rows:
+                out.write("\n" if events == 0 else ",\n")
+                out.write(_event_text(body_text, shared))
+                events += 1
+                declarations += bool(is_declaration)
+    out.write("\n]}}\n")
+    return ExportResult(events, declarations)
+
+
+def _event_text(body_text: str, shared: dict[str, str]) -> str:
+    """The stored body without its event-level ``@context`` when the document's covers it."""
+    if '"@context"' not in body_text[:20]:
+        return body_text
+    body = loads(body_text)
+    context = body.get("@context")
+    items = context if isinstance(context, list) else [context]
+    own = {k: v for item in items if isinstance(item, dict) for k, v in item.items()}
+    if all(shared.get(k) == v for k, v in own.items()) and all(isinstance(i, dict) for i in items):
+        del body["@context"]
+        return dumps(body)
+    return body_text
