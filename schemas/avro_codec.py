@@ -96,7 +96,10 @@ class SingleObjectFraming:
             raise CodecError(f"not Avro single-object encoded (first bytes {data[:4].hex() or 'empty'})")
         if data[2:10] != schema.fingerprint:
             raise CodecError(f"written with an unknown Avro schema (fingerprint {data[2:10][::-1].hex()}, "
-                             f"expected {schema.fingerprint[::-1].hex()} for {schema.name})")
+                             f"expected {schema.fingerprint[::-1].hex()} for {schema.name}): the writer's fields "
+                             "differ from Lotline's (e.g. a required field such as eventTime is missing or "
+                             "renamed), so the record cannot be read safely; publish with "
+                             f"schemas/avro/{schema.name}.avsc")
         return data[10:]
 
 
@@ -236,6 +239,30 @@ def record_to_event(r: Mapping[str, Any]) -> EPCISEvent:
     )
 
 
+def _unknown_event_type(body: bytes, symbols: list[str]) -> str | None:
+    """Explain a body whose first field (the ``type`` enum index, a zig-zag varint) names no event type."""
+    value = shift = 0
+    for i, byte in enumerate(body[:10]):
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            index = (value >> 1) ^ -(value & 1)
+            if 0 <= index < len(symbols):
+                return None
+            return (f"unknown event type: enum index {index} of field 'type' is not one of "
+                    f"{', '.join(f'{n}={name}' for n, name in enumerate(symbols))}")
+        if i == 9:
+            break
+    return None
+
+
+def _type_symbols(schema: AvroSchema) -> list[str]:
+    fields = schema.parsed.get("fields") or []
+    first = fields[0] if fields else {}
+    kind = first.get("type") if first.get("name") == "type" else None
+    return list(kind.get("symbols", [])) if isinstance(kind, dict) else []
+
+
 class EventCodec:
     """Encode and decode :class:`EPCISEvent` messages for the events topic."""
 
@@ -248,7 +275,14 @@ class EventCodec:
 
     def decode_record(self, data: bytes) -> dict[str, Any]:
         """Decode to the Avro record (raises :class:`CodecError` on bytes that are not ours)."""
-        return self.schema.read_body(self.framing.unframe(self.schema, data))
+        body = self.framing.unframe(self.schema, data)
+        try:
+            return self.schema.read_body(body)
+        except CodecError:
+            unknown = _unknown_event_type(body, _type_symbols(self.schema))
+            if unknown is not None:
+                raise CodecError(unknown) from None
+            raise
 
     def decode(self, data: bytes) -> EPCISEvent:
         record = self.decode_record(data)

@@ -17,6 +17,7 @@ from typing import Any
 
 from schemas.errors import EPCISError, IdentifierError
 from schemas.identifiers import IdKind, LotKey, parse_identifier
+from schemas.timefmt import parse_offset
 
 JsonValue = Any
 """A value as :func:`json.loads` returns it (decimals as :class:`~decimal.Decimal`)."""
@@ -162,9 +163,13 @@ class EPCISEvent:
         """Check the rules of EPCIS 2.0 §7 that a parser alone does not enforce.
 
         Raises :class:`EPCISError` naming the field. Identifiers that use a GS1 scheme must parse and carry
-        correct check digits.
+        correct check digits; ``eventTimeZoneOffset`` must be ``±hh:mm`` within -14:00..+14:00 (events decoded
+        from Avro have not been through the JSON/XML readers that check it).
         """
         t = self.type
+        if parse_offset(self.event_time_zone_offset) != self.event_time_zone_offset:
+            raise EPCISError(f"{self.event_time_zone_offset!r} is not a time-zone offset of the form +hh:mm or "
+                             "-hh:mm", field="eventTimeZoneOffset")
         if t is not EventType.TRANSFORMATION and self.action is None:
             raise EPCISError(f"is required for {t.value}", field="action")
         if t is EventType.TRANSFORMATION and self.action is not None:
