@@ -12,10 +12,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
+import os
+import subprocess
+import sys
 import time
 import uuid
 
+import psutil
 import sqlalchemy as sa
 
 from bench.common import broker, machine, rss_mb, scratch_database
@@ -57,6 +62,32 @@ def ingest(rt: Runtime) -> dict[str, float]:
     }
 
 
+def ingest_processes(rt: Runtime, processes: int) -> dict[str, float]:
+    """Run ``processes`` ``lotline ingest --until-idle`` processes in one group; rate from the store's own
+    record times (first to last committed row), peak RSS summed over the processes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOTLINE_")}
+    s = rt.settings
+    env.update({"LOTLINE_KAFKA_BOOTSTRAP": s.kafka_bootstrap or "", "LOTLINE_DATABASE_URL": s.database_url or "",
+                "LOTLINE_EVENTS_TOPIC": s.events_topic, "LOTLINE_CONSUMER_GROUP": s.consumer_group,
+                "LOTLINE_BATCH_SIZE": str(s.batch_size), "LOTLINE_LOG_LEVEL": "WARNING"})
+    procs = [subprocess.Popen([sys.executable, "-m", "lotline", "ingest", "--until-idle", "--idle-timeout", "20"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(processes)]
+    peak = 0.0
+    while any(p.poll() is None for p in procs):
+        rss = 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                rss += psutil.Process(p.pid).memory_info().rss / 2**20
+        peak = max(peak, rss)
+        time.sleep(0.5)
+    with rt.engine.connect() as conn:
+        n, first, last = conn.execute(sa.text(
+            "SELECT count(*), min(recorded_at), max(recorded_at) FROM events")).one()
+    # the first batch's rows share one record time: count the span from the end of the first batch
+    return {"events": n, "rate": n / max((last - first).total_seconds(), 1e-9), "rss_peak": peak}
+
+
 def copy_baseline(url: str, batch: int) -> dict[str, float]:
     engine = sa.create_engine(url)
     raw = engine.raw_connection()
@@ -86,6 +117,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="ingest processes in the group (above 1: subprocesses, rate from record times)")
     args = parser.parse_args()
     configure_logging("console", "WARNING")
     with broker() as bootstrap, scratch_database() as url:
@@ -94,7 +127,7 @@ def main() -> None:
                               consumer_group=f"bench-{topic}", batch_size=args.batch_size))
         rt.ensure_topics()
         pub_rate = publish(rt, args.events, args.seed)
-        result = ingest(rt)
+        result = ingest(rt) if args.processes == 1 else ingest_processes(rt, args.processes)
         assert result["events"] == args.events, result
         assert rt.store.count() == args.events
         copy = copy_baseline(url, args.batch_size)
@@ -102,14 +135,19 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"events: {args.events:,}  batch size: {args.batch_size}")
     print(f"publish (simulate + Avro + produce): {pub_rate:,.0f} events/s")
-    print(f"ingest sustained: {result['rate']:,.0f} events/s over {result['batches']:.0f} batches "
-          f"(group join {result['join_s']:.1f}s not counted)")
+    if args.processes == 1:
+        print(f"ingest sustained: {result['rate']:,.0f} events/s over {result['batches']:.0f} batches "
+              f"(group join {result['join_s']:.1f}s not counted)")
+    else:
+        print(f"ingest sustained, {args.processes} processes: {result['rate']:,.0f} events/s (first to last "
+              f"record time); summed RSS peak {result['rss_peak']:.0f} MB")
     print(f"raw COPY, one stream: {copy['stream']:,.0f} rows/s; in {args.batch_size}-row transactions: "
           f"{copy['batched']:,.0f} rows/s")
     print(f"ratio ingest / raw COPY: {result['rate'] / copy['stream']:.2f} (one stream), "
           f"{result['rate'] / copy['batched']:.2f} (batched)")
-    print(f"consumer RSS: {result['rss_at_10pct']:.0f} MB at 10%, peak {result['rss_peak']:.0f} MB, "
-          f"end {result['rss_end']:.0f} MB")
+    if args.processes == 1:
+        print(f"consumer RSS: {result['rss_at_10pct']:.0f} MB at 10%, peak {result['rss_peak']:.0f} MB, "
+              f"end {result['rss_end']:.0f} MB")
 
 
 if __name__ == "__main__":
