@@ -14,13 +14,14 @@ Retracted events (error declarations) are left out of the answer and listed apar
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+import psycopg2.errors
 import structlog
 from sqlalchemy.engine import Engine
 
@@ -161,25 +162,39 @@ class Trace:
 # (lot 42 at depth 2 is 42.00): numeric equality and hashing ignore the scale (1.0 = 1.00), so UNION keeps
 # one row per lot -- the first one, and PostgreSQL evaluates a recursive UNION level by level, so the first
 # is the one at the fewest steps. That gives set semantics (cycles terminate, no paths are tracked) and the
-# smallest depth in one pass. ``{a}``/``{b}`` are the edge columns to follow (src→dst forward).
+# smallest depth in one pass. ``{a}``/``{b}`` are the edge columns to follow (src→dst forward). $1/$2 are the
+# GTIN and lot of the queried lot; no row back means the lot is unknown.
 TRAVERSE = (
-    "WITH RECURSIVE r(n) AS ("
-    " SELECT %(start)s::numeric"
+    "WITH RECURSIVE start AS (SELECT id FROM {s}.lots WHERE gtin = $1 AND lot = $2),"
+    " r(n) AS ("
+    " SELECT id::numeric FROM start"
     " UNION"
     " SELECT round(e.{b}::numeric, scale(r.n) + 1) FROM r JOIN {s}.lot_edges e ON e.{a} = r.n::integer"
     ") "
+    "SELECT l.id, l.gtin, l.lot, scale(r.n) AS depth, l.identifiers,"
+    " (SELECT c.position FROM {s}.checkpoint c WHERE c.projection = 'lineage')"
+    " FROM r JOIN {s}.lots l ON l.id = r.n::integer ORDER BY 4, 2, 3"
 )
 
-_LOTS = (
-    "SELECT l.id, l.gtin, l.lot, scale(r.n) AS depth,"
-    " ARRAY(SELECT i.identifier FROM {s}.lot_identifiers i WHERE i.lot_id = l.id ORDER BY i.identifier)"
-    " FROM r JOIN {s}.lots l ON l.id = r.n::integer"
+# The whole trace in one statement: traversal, lots, and (as one JSON value) the movements of kind $3.
+TRACE = (
+    "WITH RECURSIVE start AS (SELECT id FROM {s}.lots WHERE gtin = $1 AND lot = $2),"
+    " r(n) AS ("
+    " SELECT id::numeric FROM start"
+    " UNION"
+    " SELECT round(e.{b}::numeric, scale(r.n) + 1) FROM r JOIN {s}.lot_edges e ON e.{a} = r.n::integer"
+    "), ids AS MATERIALIZED (SELECT n::integer AS id, scale(n) AS depth FROM r),"
+    "{movements}"
+    "SELECT l.id, l.gtin, l.lot, ids.depth, l.identifiers,"
+    " (SELECT c.position FROM {s}.checkpoint c WHERE c.projection = 'lineage'),"
+    " (SELECT json_agg(mv ORDER BY mv.event_time, mv.event_key, mv.gtin, mv.lot, mv.pallet NULLS FIRST)::text"
+    "  FROM mv)"
+    " FROM ids JOIN {s}.lots l ON l.id = ids.id ORDER BY 4, 2, 3"
 )
 
-# Movements of a set of lots %(ids)s, of kind %(kind)s: direct lines (lot, or serialised item of the lot),
+# Movements of the lots in ``ids``, of kind $3: direct lines (lot, or serialised item of the lot),
 # and SSCCs whose contents as of the movement's eventTime include the lot.
 _MOVEMENTS = """
-WITH ids AS (SELECT unnest(%(ids)s::integer[]) AS id),
 its AS (SELECT it.item, it.lot_id FROM {s}.items it JOIN ids ON ids.id = it.lot_id),
 direct AS (
     SELECT ml.event_key, ml.lot_id, ml.quantity, ml.uom, NULL::text AS sscc
@@ -191,7 +206,7 @@ direct AS (
 held AS (  -- (movement, sscc) pairs where the sscc ever held one of the lots
     SELECT DISTINCT ms.event_key, ms.sscc
       FROM {s}.aggregations a JOIN {s}.movement_ssccs ms ON ms.sscc = a.sscc
-     WHERE a.lot_id = ANY(%(ids)s) OR a.item IN (SELECT item FROM its)
+     WHERE a.lot_id IN (SELECT id FROM ids) OR a.item IN (SELECT item FROM its)
 ),
 agg AS (
     SELECT h.event_key, h.sscc, a.action, a.quantity, a.uom, a.event_time, a.lot_id AS own_lot,
@@ -213,7 +228,7 @@ inside AS (
       FROM agg a
       LEFT JOIN cleared c ON c.event_key = a.event_key AND c.sscc = a.sscc AND c.lot_id IS NULL
       LEFT JOIN cleared cl ON cl.event_key = a.event_key AND cl.sscc = a.sscc AND cl.lot_id = a.lot_id
-     WHERE a.lot_id = ANY(%(ids)s)
+     WHERE a.lot_id IN (SELECT id FROM ids)
        AND a.event_time > coalesce(c.at, '-infinity') AND a.event_time > coalesce(cl.at, '-infinity')
        AND NOT (a.action = 'DELETE' AND a.quantity IS NULL)
      GROUP BY 1, 2, 3, 4
@@ -224,15 +239,16 @@ lines AS (
     SELECT event_key, lot_id, uom, sscc, sum(quantity) AS quantity FROM direct GROUP BY 1, 2, 3, 4
     UNION ALL
     SELECT event_key, lot_id, uom, sscc, quantity FROM inside
-)
+),
+mv AS (
 SELECT ev.event_id, ev.event_key, ev.event_time, ev.tz_offset, l.gtin, l.lot, x.quantity, x.uom,
-       m.party, m.party_location, m.location, coalesce(x.sscc, m.pallet), m.documents,
+       m.party, m.party_location, m.location, coalesce(x.sscc, m.pallet) AS pallet, m.documents,
        EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = m.event_key) AS retracted
   FROM lines x
-  JOIN {s}.movements m ON m.event_key = x.event_key AND m.kind = %(kind)s
+  JOIN {s}.movements m ON m.event_key = x.event_key AND m.kind = $3
   JOIN {s}.lineage_events ev ON ev.event_key = x.event_key
   JOIN {s}.lots l ON l.id = x.lot_id
- ORDER BY ev.event_time, ev.event_key, l.gtin, l.lot, x.sscc NULLS FIRST
+)
 """
 
 
@@ -248,28 +264,42 @@ def checkpoint_position(cur: Any, schema: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def trace(engine: Engine, lot: LotKey | str, direction: Direction | str, *, schema: str = LIVE_SCHEMA,
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _execute(raw: Any, cur: Any, name: str, sql: str, params: tuple[Any, ...], types: str) -> None:
+    """EXECUTE a statement prepared once per database connection (traces skip planning after the first)."""
+    dbapi = getattr(raw, "dbapi_connection", raw)
+    done = _prepared.setdefault(dbapi, set())
+    if name not in done:
+        cur.execute(f"PREPARE {name} ({types}) AS {sql}")
+        done.add(name)
+    cur.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
+
+
+def trace(source: Engine | Any, lot: LotKey | str, direction: Direction | str, *, schema: str = LIVE_SCHEMA,
           movements: bool = True) -> Trace:
     """Trace ``lot`` (a :class:`LotKey`, LGTIN URN, Digital Link or ``GTIN/LOT``) backward or forward.
 
-    Raises :class:`UnknownLot` for a lot the lineage has never seen, :class:`TraceError` when the lineage
-    in ``schema`` has not been built.
+    ``source`` is an engine, or an open DBAPI connection to reuse. Raises :class:`UnknownLot` for a lot the
+    lineage has never seen, :class:`TraceError` when the lineage in ``schema`` has not been built.
     """
     key = lot if isinstance(lot, LotKey) else LotKey.parse(lot)
     direction = Direction(direction)
-    raw = engine.raw_connection()
+    raw = source.raw_connection() if isinstance(source, Engine) else source
     try:
         cur = raw.cursor()
-        position = checkpoint_position(cur, schema)
-        if position is None:
-            raise TraceError(f"no lineage in schema {schema!r}: run `lotline project` (or `lotline replay`)")
-        result = _trace(cur, schema, key, direction, movements)
-        result.position = position
+        try:
+            result = _trace(raw, cur, schema, key, direction, movements)
+        except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
+            raw.rollback()
+            raise TraceError(f"no lineage in schema {schema!r}: run `lotline project` (or `lotline replay`)") from None
         raw.commit()
     finally:
-        raw.close()
-    log.info("trace", lot=str(key), direction=direction.value, lots=len(result.lots),
-             movements=len(result.movements), position=position, schema=schema)
+        if isinstance(source, Engine):
+            raw.close()
+    log.debug("trace", lot=str(key), direction=direction.value, lots=len(result.lots),
+              movements=len(result.movements), position=result.position, schema=schema)
     return result
 
 
@@ -281,25 +311,29 @@ def lot_id_of(cur: Any, schema: str, key: LotKey) -> int:
     return int(row[0])
 
 
-def _trace(cur: Any, schema: str, key: LotKey, direction: Direction, with_movements: bool) -> Trace:
+def _trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Direction, with_movements: bool) -> Trace:
     s = quote_ident(schema)
-    start = lot_id_of(cur, schema, key)
     a, b = ("src", "dst") if direction is Direction.FORWARD else ("dst", "src")
-    cur.execute(TRAVERSE.format(s=s, a=a, b=b) + _LOTS.format(s=s) + " ORDER BY 4, 2, 3", {"start": start})
+    kind = "ship" if direction is Direction.FORWARD else "receive"
+    sql = TRACE.format(s=s, a=a, b=b, movements=_MOVEMENTS.format(s=s))
+    _execute(raw, cur, f"lineage_{direction.value}_{schema}", sql, (key.gtin, key.lot, kind if with_movements
+                                                                       else "-"), "text, text, text")
     rows = cur.fetchall()
-    result = Trace(key, direction, 0, schema,
-                   lots=[TracedLot(g, lot, int(d), tuple(ids)) for _, g, lot, d, ids in rows])
-    if with_movements:
-        kind = "ship" if direction is Direction.FORWARD else "receive"
-        cur.execute(_MOVEMENTS.format(s=s), {"ids": [r[0] for r in rows], "kind": kind})
-        for row in cur.fetchall():
-            line = _movement(kind, row)
-            (result.retracted if line.retracted else result.movements).append(line)
+    if not rows:
+        lot_id_of(cur, schema, key)  # raises UnknownLot (or UndefinedTable)
+    result = Trace(key, direction, int(rows[0][5] or 0) if rows else 0, schema,
+                   lots=[TracedLot(g, lot, int(d), tuple(ids)) for _, g, lot, d, ids, _, _ in rows])
+    moves = rows[0][6] if rows else None
+    for item in json.loads(moves, parse_float=Decimal) if moves else ():
+        line = _movement(kind, item)
+        (result.retracted if line.retracted else result.movements).append(line)
     return result
 
 
-def _movement(kind: str, row: Sequence[Any]) -> MovementLine:
-    (event_id, event_key, event_time, tz, gtin, lot, qty, uom, party, party_loc, loc, pallet, docs,
-     retracted) = row
-    return MovementLine(kind, event_id or event_key, event_key, event_time, tz, gtin, lot, qty, uom, party,
-                        party_loc, loc, pallet, tuple((d.get("type"), d["id"]) for d in docs), bool(retracted))
+def _movement(kind: str, m: dict[str, Any]) -> MovementLine:
+    q = m["quantity"]
+    return MovementLine(kind, m["event_id"] or m["event_key"], m["event_key"],
+                        datetime.fromisoformat(m["event_time"]), m["tz_offset"], m["gtin"], m["lot"],
+                        None if q is None else Decimal(q), m["uom"], m["party"], m["party_location"],
+                        m["location"], m["pallet"], tuple((d.get("type"), d["id"]) for d in m["documents"]),
+                        bool(m["retracted"]))

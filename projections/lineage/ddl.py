@@ -13,7 +13,8 @@ from typing import Any
 from projections.framework import quote_ident
 
 TABLES: dict[str, str] = {
-    "lots": "id integer PRIMARY KEY, gtin text NOT NULL, lot text NOT NULL",
+    "lots": "id integer PRIMARY KEY, gtin text NOT NULL, lot text NOT NULL, "
+            "identifiers text[] NOT NULL DEFAULT '{}'",  # denormalised from lot_identifiers for traces
     "lot_identifiers": "lot_id integer NOT NULL, identifier text NOT NULL",
     "items": "item text NOT NULL, lot_id integer NOT NULL",
     "lineage_events": "event_key text NOT NULL, event_id text, event_type text NOT NULL, "

@@ -107,7 +107,7 @@ class LotIds:
             self.ids[k] = self.next_id
             rows.append((self.next_id, k.gtin, k.lot))
             self.next_id += 1
-        execute_values(cur, f"INSERT INTO {s}.lots (id, gtin, lot) VALUES %s", rows)
+        execute_values(cur, f"INSERT INTO {s}.lots (id, gtin, lot) VALUES %s", rows, page_size=len(rows))
         for k in new:
             log.debug("lot seen", lot=str(k), lot_id=self.ids[k])
 
@@ -136,7 +136,9 @@ class LineageProjection:
         self.lot_ids.resolve(cur, schema, _lot_keys(facts))
         table_rows = rows_of(facts, decls, self.lot_ids)
         table_rows.rows.pop("lineage_events", None)  # registered by _fresh
+        identifiers = table_rows.rows.pop("lot_identifiers", [])
         insert_rows(cur, schema, table_rows)
+        self._identifiers(cur, schema, identifiers)
         dirty = {io.tkey for f in facts for io in f.io}
         s = quote_ident(schema)
         retracted = [d.event_key for d in decls]
@@ -152,6 +154,19 @@ class LineageProjection:
             cur.execute(f"DELETE FROM {s}.lot_edges WHERE tkey = ANY(%(k)s)", {"k": keys})
             cur.execute(edges_sql(schema, only_dirty=True), {"k": keys})
 
+
+    @staticmethod
+    def _identifiers(cur: Any, schema: str, rows: list[tuple[Any, ...]]) -> None:
+        """Record identifiers seen and refresh the denormalised ``lots.identifiers`` of lots with new ones."""
+        if not rows:
+            return
+        s = quote_ident(schema)
+        new = execute_values(cur, f"INSERT INTO {s}.lot_identifiers (lot_id, identifier) VALUES %s "
+                                  "ON CONFLICT DO NOTHING RETURNING lot_id", rows, fetch=True, page_size=len(rows))
+        changed = sorted({r[0] for r in new})
+        if changed:
+            cur.execute(f"UPDATE {s}.lots l SET identifiers = ARRAY(SELECT i.identifier FROM {s}.lot_identifiers i "
+                        "WHERE i.lot_id = l.id ORDER BY i.identifier) WHERE l.id = ANY(%s)", (changed,))
 
     @staticmethod
     def _fresh(cur: Any, schema: str, facts: list[EventFacts]) -> list[EventFacts]:
@@ -249,7 +264,11 @@ class BulkLoader:
 
     def finish(self, cur: Any) -> None:
         """Write the lots, build indexes, derive every edge and analyse the tables."""
-        copy_rows(cur, self.schema, "lots", [(i, k.gtin, k.lot) for k, i in self.ids.items()])
+        names: dict[int, list[str]] = {}
+        for lid, text in self.identifiers:
+            names.setdefault(lid, []).append(text)
+        copy_rows(cur, self.schema, "lots",
+                  [(i, k.gtin, k.lot, sorted(names.get(i, ()))) for k, i in self.ids.items()])
         cur.execute(edges_sql(self.schema, only_dirty=False))
         create_indexes(cur, self.schema)
         for table in TABLES:
