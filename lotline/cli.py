@@ -21,7 +21,6 @@ from lotline.embedded import embedded_stack
 from lotline.logconfig import configure_logging
 from lotline.settings import Settings, load_settings
 from lotline.wiring import Runtime
-from schemas.errors import EPCISError
 
 log = structlog.get_logger("lotline.cli")
 
@@ -115,33 +114,6 @@ def store_stats(c: Context) -> None:
     click.echo(store_summary(c.runtime(kafka=False).engine))
 
 
-def _read_documents(paths: tuple[str, ...]) -> list[tuple[str, bytes]]:
-    if not paths:
-        raise click.UsageError("give one or more files, or - for standard input")
-    return [(p, sys.stdin.buffer.read() if p == "-" else Path(p).read_bytes()) for p in paths]
-
-
-@main.command()
-@click.argument("files", nargs=-1)
-@pass_context
-def capture(c: Context, files: tuple[str, ...]) -> None:
-    """Publish the events of EPCIS documents (JSON-LD or XML, by content) to the events topic."""
-    from producers.capture import parse_document
-
-    docs = _read_documents(files)
-    try:
-        parsed = [(name, parse_document(data, name)) for name, data in docs]
-    except EPCISError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    rt = c.runtime(postgres=False)
-    rt.ensure_topics()
-    with rt.publisher() as pub:
-        for name, events in parsed:
-            pub.publish_many(events)
-            click.echo(f"{name}: {len(events)} event(s) published to {rt.settings.events_topic}")
-
-
 @main.command()
 @click.option("--until-idle", is_flag=True, help="Stop once every assigned partition is caught up.")
 @click.option("--group", default=None, help="Consumer group (default LOTLINE_CONSUMER_GROUP).")
@@ -222,3 +194,7 @@ def run(argv: list[str] | None = None, **kwargs: Any) -> None:
 from lotline import cli_lineage  # noqa: E402  (lineage commands: project, trace, replay)
 
 cli_lineage.register(main)
+
+from lotline import cli_epcis  # noqa: E402  (EPCIS document commands: capture, hash, export)
+
+cli_epcis.register(main)

@@ -20,6 +20,8 @@ Decisions that deviate from a literal reading of the schemas:
   are rewritten to their bare CBV term, so they are checked exactly as the bare spelling would be: a URN
   naming a real CBV term passes, ``urn:epcglobal:cbv:bizstep:bogus`` still fails. The document itself is
   not changed.
+* **persistentDisposition.** GS1's JSON schema allows it on ObjectEvent and TransformationEvent only, the
+  XSD on all five types. Lotline accepts it on every type (domain.md §1), so that is not reported.
 * **Formats.** jsonschema checks ``format: uri`` and ``format: date-time`` only with extra packages, so
   Lotline registers its own: a URI is ``scheme:rest`` without whitespace (so a bare ``bogus`` bizStep is
   neither a CBV term nor another vocabulary's URI), a date-time is what the model's strict parser accepts.
@@ -82,7 +84,8 @@ class SchemaValidator:
             _note_unconfigured("json", ENV_JSON_SCHEMA)
             return []
         checked, originals = normalise_cbv_urns(doc)
-        problems = [_json_problem(err, document, originals) for err in self._json.iter_errors(checked)]
+        problems = [_json_problem(err, document, originals) for err in self._json.iter_errors(checked)
+                    if not _tolerated(err)]
         return sorted(problems, key=_order)
 
     def xml_problems(self, root: Any, document: str) -> list[EPCISError]:
@@ -219,6 +222,12 @@ def _normalise_event(event: Any, where: tuple[Any, ...], originals: dict[tuple[A
         out["errorDeclaration"] = {**ed, "reason": _bare(Vocab.ERROR_REASON, ed["reason"],
                                                           (*where, "errorDeclaration", "reason"), originals)}
     return out
+
+
+def _tolerated(err: ValidationError) -> bool:
+    """GS1's JSON schema allows persistentDisposition on Object/TransformationEvents only, the XSD on all five
+    types; Lotline accepts it anywhere (domain.md §1), so an event captured as XML exports as valid JSON."""
+    return "propertyNames" in err.absolute_schema_path and err.instance == "persistentDisposition"
 
 
 def _json_problem(err: ValidationError, document: str, originals: Mapping[tuple[Any, ...], str]) -> EPCISError:

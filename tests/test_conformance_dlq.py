@@ -1,0 +1,84 @@
+"""The consumer's side of the capture errors: bad messages crafted on the wire reach the dead-letter topic
+with a reason an operator can act on (``lotline.dlq.reason``).
+
+* wrong check digit: a well-formed Avro record whose identifier fails ``EPCISEvent.validate()``;
+* unknown event type: Avro bytes whose ``type`` enum index is out of range (a writer with a newer enum);
+* missing eventTime: a record written with a schema lacking ``eventTime``. ``eventTime`` is a required field
+  of Lotline's schema, so such a message can only come from another writer schema: its fingerprint is
+  unknown, and the reason says that the fields differ (naming eventTime as the example) and which schema to
+  publish with. Decoding it with a guessed resolution would risk storing a wrong event;
+* malformed offset: a record with ``eventTimeZoneOffset`` ``+25:00`` (a string in Avro) rejected by
+  ``validate()``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from importlib import resources
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from consumers.dlq import REASON
+from lotline.wiring import Runtime
+from schemas.avro_codec import AvroSchema, EventCodec, SingleObjectFraming, event_to_record
+from tests.factories import shipment
+from tests.kafka_util import read_topic
+
+
+def schema_without(field: str) -> AvroSchema:
+    raw = json.loads(resources.files("schemas").joinpath("avro", "epcis_event.avsc").read_text())
+    raw["fields"] = [f for f in raw["fields"] if f["name"] != field]
+    schema = AvroSchema.__new__(AvroSchema)
+    schema.name = "epcis_event_without_" + field
+    parsed = fastavro.parse_schema(raw)
+    assert isinstance(parsed, dict)
+    schema.parsed = parsed
+    schema.canonical_form = to_parsing_canonical_form(schema.parsed)
+    schema.fingerprint = bytes.fromhex(fingerprint(schema.canonical_form, "CRC-64-AVRO"))[::-1]
+    return schema
+
+
+def unknown_type_message() -> bytes:
+    data = bytearray(EventCodec().encode(shipment(2)))
+    assert data[10] == 0  # single-object header (10 bytes), then the type enum index 0 (ObjectEvent)
+    data[10] = 2 * 7  # zig-zag varint for index 7
+    return bytes(data)
+
+
+def missing_event_time_message() -> bytes:
+    schema = schema_without("eventTime")
+    record = {k: v for k, v in event_to_record(shipment(3)).items() if k != "eventTime"}
+    return SingleObjectFraming().frame(schema, schema.write_body(record))
+
+
+def _header(headers: Any, name: str) -> str:
+    value = dict(headers)[name]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def test_capture_errors_reach_the_dlq_with_clear_reasons(runtime: Runtime) -> None:
+    bad_digit = replace(shipment(1), epc_list=("https://id.gs1.org/01/10614141073465/21/2017",))
+    bad_offset = replace(shipment(4), event_time_zone_offset="+25:00")
+    codec = EventCodec()
+    with runtime.publisher() as pub:
+        pub.publish_raw("bad-digit", codec.encode(bad_digit))
+        pub.publish_raw("unknown-type", unknown_type_message())
+        pub.publish_raw("no-event-time", missing_event_time_message())
+        pub.publish_raw("bad-offset", codec.encode(bad_offset))
+        pub.publish(shipment(5))
+    stats = runtime.ingest_worker(until_idle=True, idle_timeout_s=5).run()
+    assert (stats.stored, stats.dead_lettered) == (1, 4)
+    dlq = read_topic(runtime.settings.kafka_bootstrap or "", runtime.settings.dlq_topic, expect=4)
+    reasons = {(m.key() or b"").decode(): _header(m.headers() or [], REASON) for m in dlq}
+    assert reasons["bad-digit"].startswith("EPCISError: epcList/0: ")
+    assert "check digit" in reasons["bad-digit"]
+    assert reasons["unknown-type"] == (
+        "CodecError: unknown event type: enum index 7 of field 'type' is not one of 0=ObjectEvent, "
+        "1=AggregationEvent, 2=TransactionEvent, 3=TransformationEvent, 4=AssociationEvent")
+    assert reasons["no-event-time"].startswith("CodecError: written with an unknown Avro schema")
+    assert "a required field such as eventTime is missing" in reasons["no-event-time"]
+    assert "publish with schemas/avro/epcis_event.avsc" in reasons["no-event-time"]
+    assert reasons["bad-offset"] == "EPCISError: eventTimeZoneOffset: '+25:00' is outside -14:00..+14:00"
