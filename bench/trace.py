@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 from bench.common import machine, scratch_database
 from consumers.records import to_new_event
 from consumers.store.postgres import PostgresEventStore
+from lotline.logconfig import configure_logging
 from lotline.wiring import make_engine
 from producers.simulate import config_for_events, simulate
 from projections.framework import ensure_checkpoint_table, read_checkpoint, write_checkpoint
@@ -92,7 +93,8 @@ def build_graph(engine: Engine, schema: str, layers: int, width: int, blended: b
         read_checkpoint(cur, schema, NAME)
         write_checkpoint(cur, schema, NAME, 0)
         raw.commit()
-        raw.dbapi_connection.autocommit = True  # VACUUM sets the visibility map, so index-only scans skip the heap (both sides)
+        # VACUUM sets the visibility map, so index-only scans skip the heap (for both sides)
+        raw.dbapi_connection.autocommit = True
         cur.execute(f"VACUUM ANALYZE {schema}.lot_edges")
         cur.execute(f"VACUUM ANALYZE {schema}.lots")
         raw.dbapi_connection.autocommit = False
@@ -211,8 +213,8 @@ def report(args: argparse.Namespace, layered: tuple[int, Timing, Timing], blende
         "Trace = `projections.trace.trace()` end to end (lot lookup, traversal with smallest depths, lot "
         "identifiers, shipments/receipts with pallet resolution, result objects; one prepared statement), "
         "against the raw set-semantics recursive CTE returning the reached lot ids, both on an open connection "
-        "(checking one out of the engine's pool adds 0.2-0.5 ms), interleaved on the same tables in the same run; half backward from "
-        "the last layers, half forward from the first. Both reach the same lot sets (checked).",
+        "(checking one out of the engine's pool adds 0.2-0.5 ms), interleaved on the same tables in the same "
+        "run; half backward from the last layers, half forward from the first. Both reach the same lot sets (checked).",
         "",
         "| graph | edges | lots reached (median) | raw CTE p50 ms | raw p95 ms | trace p50 ms | trace p95 ms "
         "| trace p95 / raw p95 |",
@@ -246,6 +248,7 @@ def main() -> None:
     p.add_argument("--events", type=int, default=100_000)
     p.add_argument("--write", action="store_true", help="update docs/performance.md")
     args = p.parse_args()
+    configure_logging("console", "WARNING")
     with scratch_database() as url:
         engine = make_engine(url)
         t0 = time.perf_counter()
