@@ -71,6 +71,10 @@ class DeadLetterPublisher:
             raise RuntimeError(f"dead-letter topic {self.topic} did not acknowledge {remaining + len(errors)} "
                                f"message(s): {'; '.join(errors[:3])}")
 
+    def close(self) -> None:
+        """Flush and close the producer (no more dead letters can be sent afterwards)."""
+        self._producer.close()
+
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._errors.append(err.str())

@@ -159,6 +159,7 @@ class IngestWorker:
         finally:
             self._writer.shutdown(wait=True)
             self._consumer.close()
+            self.dlq.close()
         log.info("ingest stopped", **self._summary())
         return self.stats
 

@@ -128,7 +128,10 @@ class EventPublisher:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.flush()
-        else:
-            self._producer.flush(5)
+        try:
+            if exc_type is None:
+                self.flush()
+            else:
+                self._producer.flush(5)
+        finally:
+            self._producer.close()
