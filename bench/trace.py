@@ -94,10 +94,11 @@ def build_graph(engine: Engine, schema: str, layers: int, width: int, blended: b
         write_checkpoint(cur, schema, NAME, 0)
         raw.commit()
         # VACUUM sets the visibility map, so index-only scans skip the heap (for both sides)
-        raw.dbapi_connection.autocommit = True
+        dbapi: Any = raw.dbapi_connection
+        dbapi.autocommit = True
         cur.execute(f"VACUUM ANALYZE {schema}.lot_edges")
         cur.execute(f"VACUUM ANALYZE {schema}.lots")
-        raw.dbapi_connection.autocommit = False
+        dbapi.autocommit = False
     finally:
         raw.close()
     return edges
@@ -192,7 +193,9 @@ def _edges(engine: Engine, schema: str) -> int:
     try:
         cur = raw.cursor()
         cur.execute(f"SELECT count(*) FROM {schema}.lot_edges")
-        return int(cur.fetchone()[0])
+        row = cur.fetchone()
+        assert row is not None
+        return int(row[0])
     finally:
         raw.close()
 
