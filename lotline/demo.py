@@ -1,4 +1,5 @@
-"""``lotline demo``: the whole job on one machine — a bakery's events through Kafka into the store."""
+"""``lotline demo``: the whole job on one machine — a bakery's events through Kafka into the store, the
+lineage projected from it, and the three questions of a complaint answered."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from rich.table import Table
 from lotline.report import store_table
 from lotline.wiring import Runtime
 from producers.simulate import config_for_events, simulate
+from projections.demo_answers import answer_three_questions
+from projections.framework import Projector, Target
+from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
 
 
 def _progress(console: Console) -> Progress:
@@ -68,3 +72,13 @@ def run_demo(rt: Runtime, n_events: int = 3000, seed: int = 7, console: Console 
     check = rt.store.verify()
     console.print(f"hash chain: {'intact' if check.ok else 'BROKEN: ' + str(check.problem)} over {check.rows} rows")
     console.print(f"{delivered} events published and stored in {elapsed:.1f}s")
+    project_lineage(rt, console)
+    answer_three_questions(rt.engine, console)
+
+
+def project_lineage(rt: Runtime, console: Console) -> None:
+    """Build the lineage tables from the store (what ``lotline project --until-idle`` does)."""
+    started = time.monotonic()
+    stats = Projector(rt.engine, [Target(LineageProjection(), LIVE_SCHEMA)], batch_size=2000).run(until_idle=True)
+    console.print(f"lineage projected from {stats.rows} events in {time.monotonic() - started:.1f}s "
+                  f"(store position {stats.position})")

@@ -31,4 +31,7 @@ def test_demo_on_the_embedded_default_leaves_nothing_running() -> None:
     assert "embedded stack for this command" in done.stderr
     assert "600 events published and stored" in done.stdout
     assert "hash chain: intact over 600 rows" in done.stdout
+    assert "Three questions about cookie lot" in done.stdout
+    assert "1. Which batch did it come from?" in done.stdout
+    assert "suppliers" in done.stdout and "customers received product" in done.stdout
     assert _leftovers(port) == []
