@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -84,8 +84,21 @@ class SchemaValidator:
             _note_unconfigured("json", ENV_JSON_SCHEMA)
             return []
         checked, originals = normalise_cbv_urns(doc)
-        problems = [_json_problem(err, document, originals) for err in self._json.iter_errors(checked)
-                    if not _tolerated(err)]
+        path = event_list_path(checked)
+        events: Any = checked
+        for key in path:
+            events = events.get(key) if isinstance(events, Mapping) else None
+        parts: list[tuple[tuple[Any, ...], Any, bool]] = []  # (path prefix, instance, is an event)
+        if isinstance(events, list):
+            parts.append(((), _with_events(checked, path, []), False))
+            parts.extend(((*path, i), event, True) for i, event in enumerate(events))
+        else:
+            parts.append(((), checked, False))
+        problems = []
+        for prefix, instance, is_event in parts:
+            for err in self._json.errors(instance, is_event):
+                if not _tolerated(err):
+                    problems.append(_json_problem(err, (*prefix, *err.absolute_path), document, originals))
         return sorted(problems, key=_order)
 
     def xml_problems(self, root: Any, document: str) -> list[EPCISError]:
@@ -120,14 +133,66 @@ def _note_unconfigured(kind: str, env: str) -> None:
                  "the event model only")
 
 
+class _JsonSchema:
+    """GS1's JSON schema, for whole documents (events left out) and for single events.
+
+    jsonschema is the reference and gives the detailed, located errors, but runs at ~650 events/s per core
+    on GS1's schema. When fastjsonschema is installed, its compiled validators (~30× faster) answer the
+    common question, "is this valid?", and jsonschema runs only on what they reject.
+    """
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        Draft7Validator.check_schema(schema)
+        event_schema = {"$id": schema.get("$id", ""), "$schema": schema.get("$schema"),
+                        "definitions": schema.get("definitions", {}),
+                        "allOf": [{"$ref": "#/definitions/EPCIS-Document-Event"}]}  # no $ref beside $id (draft 7)
+        self.document = Draft7Validator(schema, format_checker=_FORMATS)
+        self.event = Draft7Validator(event_schema, format_checker=_FORMATS)
+        self.fast_document = _fast_compile(schema)
+        self.fast_event = _fast_compile(event_schema)
+
+    def errors(self, instance: Any, is_event: bool) -> list[ValidationError]:
+        fast = self.fast_event if is_event else self.fast_document
+        if fast is not None:
+            try:
+                fast(instance)
+                return []
+            except Exception:  # fastjsonschema.JsonSchemaException; jsonschema below says what is wrong
+                pass
+        return list((self.event if is_event else self.document).iter_errors(instance))
+
+
+def _fast_compile(schema: dict[str, Any]) -> Callable[[Any], Any] | None:
+    try:
+        import fastjsonschema  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return None
+    compiled: Callable[[Any], Any] = fastjsonschema.compile(
+        schema, formats={"uri": _is_uri, "date-time": _is_date_time_bool}, use_default=False,
+        detailed_exceptions=False)
+    return compiled
+
+
+def _with_events(doc: Any, path: tuple[str, ...], events: list[Any]) -> Any:
+    """A copy of ``doc`` whose event list is ``events`` (the envelope is checked apart from the events)."""
+    copy: Any = dict(doc)
+    node = copy
+    for key in path[:-1]:
+        node[key] = dict(node[key])
+        node = node[key]
+    node[path[-1]] = events
+    return copy
+
+
 @lru_cache(maxsize=4)
-def _json_validator(path: str) -> Draft7Validator:
+def _json_validator(path: str) -> _JsonSchema:
     try:
         schema = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise EPCISError(f"cannot load the EPCIS JSON schema: {exc}", document=path) from None
-    Draft7Validator.check_schema(schema)
-    return Draft7Validator(schema, format_checker=_FORMATS)
+    if not isinstance(schema, dict):
+        raise EPCISError("the EPCIS JSON schema is not a JSON object", document=path)
+    return _JsonSchema(schema)
 
 
 _FORMATS = FormatChecker()
@@ -144,6 +209,13 @@ def _is_date_time(value: object) -> bool:
     if isinstance(value, str):
         parse_timestamp(value, "")
     return True
+
+
+def _is_date_time_bool(value: object) -> bool:
+    try:
+        return _is_date_time(value)
+    except EPCISError:
+        return False
 
 
 _FORMATS.checks("uri")(_is_uri)
@@ -181,13 +253,7 @@ def normalise_cbv_urns(doc: Any) -> tuple[Any, dict[tuple[Any, ...], str]]:
     events = [_normalise_event(e, (*path, i), originals) for i, e in enumerate(container)]
     if not originals:
         return doc, originals
-    copy: Any = dict(doc)
-    node = copy
-    for key in path[:-1]:
-        node[key] = dict(node[key])
-        node = node[key]
-    node[path[-1]] = events
-    return copy, originals
+    return _with_events(doc, path, events), originals
 
 
 def _bare(vocab: Vocab, value: Any, where: tuple[Any, ...], originals: dict[tuple[Any, ...], str]) -> Any:
@@ -230,8 +296,8 @@ def _tolerated(err: ValidationError) -> bool:
     return "propertyNames" in err.absolute_schema_path and err.instance == "persistentDisposition"
 
 
-def _json_problem(err: ValidationError, document: str, originals: Mapping[tuple[Any, ...], str]) -> EPCISError:
-    path = tuple(err.absolute_path)
+def _json_problem(err: ValidationError, path: tuple[Any, ...], document: str,
+                  originals: Mapping[tuple[Any, ...], str]) -> EPCISError:
     events_at = _events_prefix(path)
     index: int | None = None
     inner: tuple[Any, ...] = path

@@ -169,3 +169,28 @@ def test_utf8_bom_is_accepted() -> None:
     data = shared_path("gs1-epcis", *Path(name).parts).read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     assert len(parse_document(data, name)) == 2
+
+
+def test_fast_path_and_reference_validator_agree(monkeypatch: pytest.MonkeyPatch, example: dict[str, Any]) -> None:
+    """fastjsonschema (when installed) only decides "valid?"; jsonschema explains what it rejects. With the
+    fast path off, the same documents give the same problems."""
+    import schemas.validation as validation
+
+    doc = json.loads(json.dumps(example))
+    del event(doc, 1)["action"]
+    event(doc, 0)["bizStep"] = "urn:epcglobal:cbv:bizstep:bogus"
+    agg = json.loads(shared_path("gs1-epcis", "JSON", "Example_9.6.3-AggregationEvent.jsonld").read_text())
+    event(agg, 0)["persistentDisposition"] = {"set": ["completeness_verified"]}  # tolerated (domain §1)
+    inputs = [(encode(doc), "bad.jsonld"), (encode(example), "good.jsonld"), (encode(agg), "agg.jsonld")]
+    schema = shared_path("gs1-epcis", "EPCIS-JSON-Schema.json")
+
+    def results() -> list[list[str]]:
+        validation._json_validator.cache_clear()
+        v = SchemaValidator(schema)
+        return [[str(p) for p in read_document(data, name, v).problems] for data, name in inputs]
+
+    with_fast = results()
+    monkeypatch.setattr(validation, "_fast_compile", lambda schema: None)
+    assert results() == with_fast
+    validation._json_validator.cache_clear()
+    assert [len(r) for r in with_fast] == [2, 0, 0]
