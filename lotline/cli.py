@@ -198,3 +198,7 @@ cli_lineage.register(main)
 from lotline import cli_epcis  # noqa: E402  (EPCIS document commands: capture, hash, export)
 
 cli_epcis.register(main)
+
+from lotline import cli_recall  # noqa: E402  (recall and alerts commands)
+
+cli_recall.register(main)

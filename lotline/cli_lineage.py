@@ -38,15 +38,17 @@ def _parse_time(text: str) -> datetime:
 @click.option("--batch-size", default=1000, show_default=True, help="Store rows applied per transaction.")
 @click.option("--poll", default=0.5, show_default=True, help="Seconds between polls when caught up.")
 def project(until_idle: bool, batch_size: int, poll: float) -> None:
-    """Run the lineage projection over the event store (several can run side by side)."""
+    """Run the projections over the event store: the lineage, then the recalls that read it (their alerts
+    go to the outbox; ``lotline alerts relay`` publishes them). Several projectors can run side by side."""
     import signal
 
     from projections.framework import Projector, Target
     from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
+    from projections.recall.projection import RecallTarget
 
     rt = _context().runtime(kafka=False)
-    projector = Projector(rt.engine, [Target(LineageProjection(), LIVE_SCHEMA)], batch_size=batch_size,
-                          poll_interval_s=poll)
+    projector = Projector(rt.engine, [Target(LineageProjection(), LIVE_SCHEMA), RecallTarget(LIVE_SCHEMA)],
+                          batch_size=batch_size, poll_interval_s=poll)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: projector.stop())
     stats = projector.run(until_idle=until_idle)

@@ -75,6 +75,7 @@ class AvroSchema:
 
 
 EVENT_SCHEMA = AvroSchema("epcis_event")
+ALERT_SCHEMA = AvroSchema("recall_alert")
 
 
 class Framing(Protocol):
@@ -263,18 +264,32 @@ def _type_symbols(schema: AvroSchema) -> list[str]:
     return list(kind.get("symbols", [])) if isinstance(kind, dict) else []
 
 
-class EventCodec:
-    """Encode and decode :class:`EPCISEvent` messages for the events topic."""
+class RecordCodec:
+    """Encode and decode Avro records of one schema with one framing."""
 
-    def __init__(self, framing: Framing | None = None, schema: AvroSchema = EVENT_SCHEMA) -> None:
+    def __init__(self, schema: AvroSchema, framing: Framing | None = None) -> None:
         self.framing: Framing = framing or SingleObjectFraming()
         self.schema = schema
 
-    def encode(self, event: EPCISEvent) -> bytes:
-        return self.framing.frame(self.schema, self.schema.write_body(event_to_record(event)))
+    def encode_record(self, record: Mapping[str, Any]) -> bytes:
+        return self.framing.frame(self.schema, self.schema.write_body(record))
 
     def decode_record(self, data: bytes) -> dict[str, Any]:
         """Decode to the Avro record (raises :class:`CodecError` on bytes that are not ours)."""
+        return self.schema.read_body(self.framing.unframe(self.schema, data))
+
+
+class EventCodec(RecordCodec):
+    """Encode and decode :class:`EPCISEvent` messages for the events topic."""
+
+    def __init__(self, framing: Framing | None = None, schema: AvroSchema = EVENT_SCHEMA) -> None:
+        super().__init__(schema, framing)
+
+    def encode(self, event: EPCISEvent) -> bytes:
+        return self.encode_record(event_to_record(event))
+
+    def decode_record(self, data: bytes) -> dict[str, Any]:
+        """Decode to the Avro record; an out-of-range event type is named as such."""
         body = self.framing.unframe(self.schema, data)
         try:
             return self.schema.read_body(body)

@@ -1,0 +1,200 @@
+"""The recall projection: recalls declared and lifted, each active recall's scope, alerts into an outbox.
+
+For every batch of store rows it (1) records recalls declared or lifted by the batch's events (a declaration
+that retracts a recall event lifts it), then (2) recomputes the forward trace of every active recall and
+compares it with the scope subscribers were last told. A new recall yields a ``RECALL_DECLARED`` alert with
+its whole scope; a later change yields one ``SCOPE_CHANGED`` follow-up carrying only what changed; a lift
+yields ``RECALL_LIFTED``. Alerts go into ``recalls.outbox`` in the same transaction as the scope they
+describe, and a ``NOTIFY`` wakes the relay.
+
+It reads the lineage tables, so it never runs ahead of them: :class:`RecallTarget` bounds each batch by the
+lineage projection's checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.engine import Engine
+
+from projections.framework import UNBOUNDED, BatchResult, StoreRow, Target, quote_ident, schema_exists
+from projections.lineage.projection import LIVE_SCHEMA
+from projections.lineage.projection import NAME as LINEAGE
+from projections.recall.ddl import SCHEMA, create_tables
+from projections.recall.scope import diff, scope_items
+from projections.trace import Direction, Trace, UnknownLot, _trace
+from schemas.identifiers import LotKey
+from schemas.jsonld import event_from_json, loads
+from schemas.model import EPCISEvent
+from schemas.recall import alert_id, declares_recall, lifts_recall, recall_reason
+
+log = structlog.get_logger("lotline.recalls")
+
+NAME = "recalls"
+NOTIFY_CHANNEL = "lotline_recall_outbox"
+
+
+class RecallProjection:
+    """Keeps recalls and their published scopes; writes alerts to the outbox."""
+
+    name = NAME
+
+    def __init__(self, lineage_schema: str = LIVE_SCHEMA) -> None:
+        self.lineage_schema = lineage_schema
+
+    def create(self, cur: Any, schema: str) -> None:
+        create_tables(cur, schema)
+
+    def forget(self) -> None:
+        """Nothing is cached between batches."""
+
+    def apply(self, cur: Any, schema: str, rows: Sequence[StoreRow]) -> None:
+        s = quote_ident(schema)
+        lifted: list[tuple[str, str, str, str | None]] = []
+        for row in rows:
+            if row.is_declaration:
+                lifted += self._lift(cur, s, row.position, recall_id=row.event_key)
+                continue
+            event = event_from_json(loads(row.body))
+            if declares_recall(event):
+                self._declare(cur, s, row, event)
+            elif lifts_recall(event):
+                for lot in sorted(event.lot_keys()):
+                    lifted += self._lift(cur, s, row.position, lot=lot)
+        position = rows[-1].position
+        written = [self._alert_lifted(cur, s, position, *item) for item in lifted]
+        written += self._follow_scopes(cur, s)
+        if any(written):
+            cur.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+    def _declare(self, cur: Any, s: str, row: StoreRow, event: EPCISEvent) -> None:
+        for lot in sorted(event.lot_keys()):
+            cur.execute(
+                f"INSERT INTO {s}.recalls (recall_id, gtin, lot, reason, status, declared_position) "
+                "VALUES (%s, %s, %s, %s, 'active', %s) ON CONFLICT DO NOTHING RETURNING recall_id",
+                (row.event_key if len(event.lot_keys()) == 1 else f"{row.event_key}#{lot}", lot.gtin, lot.lot,
+                 recall_reason(event), row.position))
+            if cur.fetchone() is None:
+                log.info("lot already under an active recall; declaration ignored", lot=str(lot),
+                         event_key=row.event_key)
+            else:
+                log.info("recall declared", lot=str(lot), event_key=row.event_key, position=row.position)
+
+    def _lift(self, cur: Any, s: str, position: int, *, recall_id: str | None = None,
+              lot: LotKey | None = None) -> list[tuple[str, str, str, str | None]]:
+        if recall_id is not None:
+            where, params = "recall_id = %s OR recall_id LIKE %s", (recall_id, recall_id + "#%")
+        else:
+            assert lot is not None
+            where, params = "gtin = %s AND lot = %s", (lot.gtin, lot.lot)
+        cur.execute(f"SELECT recall_id, gtin, lot, reason, sequence FROM {s}.recalls "
+                    f"WHERE status = 'active' AND sequence = 0 AND ({where})", params)
+        for unannounced in cur.fetchall():  # declared and lifted in one batch: subscribers hear both
+            self._follow_one(cur, s, *unannounced)
+        cur.execute(
+            f"UPDATE {s}.recalls SET status = 'lifted', ended_position = %s WHERE status = 'active' AND ({where}) "
+            "RETURNING recall_id, gtin, lot, reason", (position, *params))
+        found: list[tuple[str, str, str, str | None]] = cur.fetchall()
+        for rid, gtin, lot_no, _ in found:
+            log.info("recall lifted", recall_id=rid, lot=f"{gtin}/{lot_no}", position=position)
+        return found
+
+    def _alert_lifted(self, cur: Any, s: str, position: int, recall_id: str, gtin: str, lot: str,
+                      reason: str | None) -> bool:
+        return self._write_alert(cur, s, recall_id, gtin, lot, reason, "RECALL_LIFTED", position, {}, {})
+
+    def _follow_scopes(self, cur: Any, s: str) -> list[bool]:
+        cur.execute(f"SELECT recall_id, gtin, lot, reason, sequence FROM {s}.recalls WHERE status = 'active' "
+                    "ORDER BY recall_id")
+        return [self._follow_one(cur, s, *row) for row in cur.fetchall()]
+
+    def _follow_one(self, cur: Any, s: str, recall_id: str, gtin: str, lot: str, reason: str | None,
+                    sequence: int) -> bool:
+        """Compare one recall's current scope with what subscribers know; write an alert if it moved."""
+        trace = self._scope(cur, LotKey(gtin, lot))
+        current = scope_items(trace) if trace is not None else {
+            f"lot:{gtin}/{lot}": {"gtin": gtin, "lotNumber": lot, "depth": 0}}
+        cur.execute(f"SELECT item_key, payload FROM {s}.scope_items WHERE recall_id = %s", (recall_id,))
+        known = {k: p for k, p in cur.fetchall()}
+        change = diff(known, current)
+        if sequence > 0 and not change:
+            return False
+        position = trace.position if trace is not None else 0
+        kind = "RECALL_DECLARED" if sequence == 0 else "SCOPE_CHANGED"
+        self._write_alert(cur, s, recall_id, gtin, lot, reason, kind, position, change.added, change.removed)
+        if change.removed:
+            cur.execute(f"DELETE FROM {s}.scope_items WHERE recall_id = %s AND item_key = ANY(%s)",
+                        (recall_id, list(change.removed)))
+        for key, payload in change.added.items():
+            cur.execute(f"INSERT INTO {s}.scope_items (recall_id, item_key, payload) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (recall_id, item_key) DO UPDATE SET payload = EXCLUDED.payload",
+                        (recall_id, key, json.dumps(payload)))
+        return True
+
+    def _scope(self, cur: Any, lot: LotKey) -> Trace | None:
+        try:
+            return _trace(cur.connection, cur, self.lineage_schema, lot, Direction.FORWARD, True)
+        except UnknownLot:
+            return None
+
+    @staticmethod
+    def _write_alert(cur: Any, s: str, recall_id: str, gtin: str, lot: str, reason: str | None, kind: str,
+                     position: int, added: dict[str, dict[str, Any]], removed: dict[str, dict[str, Any]]) -> bool:
+        cur.execute(f"UPDATE {s}.recalls SET sequence = sequence + 1 WHERE recall_id = %s RETURNING sequence",
+                    (recall_id,))
+        sequence = int(cur.fetchone()[0])
+
+        def pick(items: dict[str, dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+            return [v for k, v in sorted(items.items()) if k.startswith(prefix)]
+
+        alert: dict[str, Any] = {
+            "alertId": alert_id(recall_id, sequence),
+            "recallId": recall_id,
+            "kind": kind,
+            "sequence": sequence,
+            "lot": {"gtin": gtin, "lotNumber": lot},
+            "reason": reason,
+            "storePosition": position,
+            "createdAt": datetime.now(UTC).isoformat(),
+            "lotsAdded": pick(added, "lot:"),
+            "lotsRemoved": pick(removed, "lot:"),
+            "shipmentsAdded": pick(added, "ship:"),
+            "shipmentsRemoved": pick(removed, "ship:"),
+        }
+        cur.execute(f"INSERT INTO {s}.outbox (alert_id, recall_id, lot_key, sequence, alert) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (alert_id) DO NOTHING",
+                    (alert["alertId"], recall_id, f"{gtin}/{lot}", sequence, json.dumps(alert)))
+        log.info("recall alert written", recall_id=recall_id, lot=f"{gtin}/{lot}", kind=kind, sequence=sequence,
+                 lots_added=len(alert["lotsAdded"]), shipments_added=len(alert["shipmentsAdded"]),
+                 shipments_removed=len(alert["shipmentsRemoved"]), position=position)
+        return True
+
+
+def lineage_position(cur: Any, schema: str = LIVE_SCHEMA) -> int:
+    """The lineage projection's checkpoint (0 when it has not run)."""
+    if not schema_exists(cur, schema):
+        return 0
+    cur.execute(f"SELECT position FROM {quote_ident(schema)}.checkpoint WHERE projection = %s", (LINEAGE,))
+    row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+class RecallTarget(Target):
+    """The recall projection, never ahead of the lineage it reads."""
+
+    def __init__(self, lineage_schema: str = LIVE_SCHEMA, schema: str = SCHEMA) -> None:
+        super().__init__(RecallProjection(lineage_schema), schema)
+        self.lineage_schema = lineage_schema
+
+    def step(self, engine: Engine, batch_size: int, until: int = UNBOUNDED) -> BatchResult:
+        raw = engine.raw_connection()
+        try:
+            bound = lineage_position(raw.cursor(), self.lineage_schema)
+            raw.commit()
+        finally:
+            raw.close()
+        return super().step(engine, batch_size, min(until, bound))
