@@ -187,8 +187,10 @@ TRACE = (
     "{movements}"
     "SELECT l.id, l.gtin, l.lot, ids.depth, l.identifiers,"
     " (SELECT c.position FROM {s}.checkpoint c WHERE c.projection = 'lineage'),"
+    # the movements ride on the first row only: on every row, the final sort would copy them once per lot
+    " CASE WHEN row_number() OVER (ORDER BY ids.depth, l.gtin, l.lot) = 1 THEN"
     " (SELECT json_agg(mv ORDER BY mv.event_time, mv.event_key, mv.gtin, mv.lot, mv.pallet NULLS FIRST)::text"
-    "  FROM mv)"
+    "  FROM mv) END"
     " FROM ids JOIN {s}.lots l ON l.id = ids.id ORDER BY 4, 2, 3"
 )
 

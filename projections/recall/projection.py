@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from psycopg2.extras import execute_values
 from sqlalchemy.engine import Engine
 
 from projections.framework import UNBOUNDED, BatchResult, StoreRow, Target, quote_ident, schema_exists
@@ -129,10 +130,10 @@ class RecallProjection:
         if change.removed:
             cur.execute(f"DELETE FROM {s}.scope_items WHERE recall_id = %s AND item_key = ANY(%s)",
                         (recall_id, list(change.removed)))
-        for key, payload in change.added.items():
-            cur.execute(f"INSERT INTO {s}.scope_items (recall_id, item_key, payload) VALUES (%s, %s, %s) "
-                        "ON CONFLICT (recall_id, item_key) DO UPDATE SET payload = EXCLUDED.payload",
-                        (recall_id, key, json.dumps(payload)))
+        execute_values(cur, f"INSERT INTO {s}.scope_items (recall_id, item_key, payload) VALUES %s "
+                       "ON CONFLICT (recall_id, item_key) DO UPDATE SET payload = EXCLUDED.payload",
+                       [(recall_id, key, json.dumps(payload)) for key, payload in change.added.items()],
+                       page_size=2000)
         return True
 
     def _scope(self, cur: Any, lot: LotKey) -> Trace | None:
