@@ -16,6 +16,7 @@ from consumers.ingest import IngestOptions, IngestWorker
 from consumers.store.postgres import PostgresEventStore
 from lotline.settings import Settings
 from producers.publisher import EventPublisher
+from projections.recall.relay import MAX_ALERT_BYTES
 from schemas.avro_codec import ConfluentFraming, EventCodec, Framing, SingleObjectFraming
 from schemas.registry import SchemaRegistry
 
@@ -64,7 +65,8 @@ class Runtime:
         s = self.settings
         admin = AdminClient(self.kafka_config())
         wanted = [NewTopic(s.events_topic, s.events_partitions), NewTopic(s.dlq_topic, 1),
-                  NewTopic(s.recall_alerts_topic, s.events_partitions)]
+                  NewTopic(s.recall_alerts_topic, s.events_partitions,
+                           config={"max.message.bytes": str(MAX_ALERT_BYTES)})]
         for name, fut in admin.create_topics(wanted, request_timeout=15).items():
             try:
                 fut.result()

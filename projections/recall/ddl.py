@@ -1,7 +1,11 @@
 """Tables of the recall projection, in their own schema (``recalls``).
 
-They are not part of the lineage rebuild: a replay of the lineage must never re-publish an alert, so the
-state that remembers what subscribers were told (scope items, sequences, the outbox) survives rebuilds.
+``recalls.scope`` is the scope subscribers were last told, item by item (one JSON document per recall: a
+10K-lot scope is read and written in one go). ``outbox.body`` is the alert's Avro body, encoded once; the
+relay only adds the wire framing.
+
+These tables are not part of the lineage rebuild: a replay of the lineage must never re-publish an alert, so
+the state that remembers what subscribers were told (scopes, sequences, the outbox) survives rebuilds.
 """
 
 from __future__ import annotations
@@ -24,17 +28,11 @@ def create_tables(cur: Any, schema: str = SCHEMA) -> None:
             status           text NOT NULL CHECK (status IN ('active', 'lifted')),
             declared_position bigint NOT NULL,
             ended_position   bigint,
-            sequence         integer NOT NULL DEFAULT 0
+            sequence         integer NOT NULL DEFAULT 0,
+            scope            jsonb NOT NULL DEFAULT '{{}}'
         )""")
     cur.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS recalls_one_active ON {s}.recalls (gtin, lot) "
                 "WHERE status = 'active'")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {s}.scope_items (
-            recall_id text NOT NULL REFERENCES {s}.recalls,
-            item_key  text NOT NULL,
-            payload   jsonb NOT NULL,
-            PRIMARY KEY (recall_id, item_key)
-        )""")
     cur.execute(f"""
         CREATE TABLE IF NOT EXISTS {s}.outbox (
             id           bigserial PRIMARY KEY,
@@ -42,7 +40,9 @@ def create_tables(cur: Any, schema: str = SCHEMA) -> None:
             recall_id    text NOT NULL,
             lot_key      text NOT NULL,
             sequence     integer NOT NULL,
-            alert        jsonb NOT NULL,
+            kind         text NOT NULL,
+            body         bytea NOT NULL,
+            summary      jsonb NOT NULL,
             created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
             published_at timestamptz
         )""")

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from psycopg2.extras import execute_values
 from sqlalchemy.engine import Engine
 
 from projections.framework import UNBOUNDED, BatchResult, StoreRow, Target, quote_ident, schema_exists
@@ -31,7 +30,7 @@ from projections.trace import Direction, Trace, UnknownLot, _trace
 from schemas.identifiers import LotKey
 from schemas.jsonld import event_from_json, loads
 from schemas.model import EPCISEvent
-from schemas.recall import alert_id, declares_recall, lifts_recall, recall_reason
+from schemas.recall import AlertCodec, alert_id, declares_recall, lifts_recall, recall_reason
 
 log = structlog.get_logger("lotline.recalls")
 
@@ -46,6 +45,7 @@ class RecallProjection:
 
     def __init__(self, lineage_schema: str = LIVE_SCHEMA) -> None:
         self.lineage_schema = lineage_schema
+        self.codec = AlertCodec()
 
     def create(self, cur: Any, schema: str) -> None:
         create_tables(cur, schema)
@@ -119,21 +119,14 @@ class RecallProjection:
         trace = self._scope(cur, LotKey(gtin, lot))
         current = scope_items(trace) if trace is not None else {
             f"lot:{gtin}/{lot}": {"gtin": gtin, "lotNumber": lot, "depth": 0}}
-        cur.execute(f"SELECT item_key, payload FROM {s}.scope_items WHERE recall_id = %s", (recall_id,))
-        known = {k: p for k, p in cur.fetchall()}
-        change = diff(known, current)
+        cur.execute(f"SELECT scope FROM {s}.recalls WHERE recall_id = %s", (recall_id,))
+        change = diff(cur.fetchone()[0], current)
         if sequence > 0 and not change:
             return False
         position = trace.position if trace is not None else 0
         kind = "RECALL_DECLARED" if sequence == 0 else "SCOPE_CHANGED"
         self._write_alert(cur, s, recall_id, gtin, lot, reason, kind, position, change.added, change.removed)
-        if change.removed:
-            cur.execute(f"DELETE FROM {s}.scope_items WHERE recall_id = %s AND item_key = ANY(%s)",
-                        (recall_id, list(change.removed)))
-        execute_values(cur, f"INSERT INTO {s}.scope_items (recall_id, item_key, payload) VALUES %s "
-                       "ON CONFLICT (recall_id, item_key) DO UPDATE SET payload = EXCLUDED.payload",
-                       [(recall_id, key, json.dumps(payload)) for key, payload in change.added.items()],
-                       page_size=2000)
+        cur.execute(f"UPDATE {s}.recalls SET scope = %s WHERE recall_id = %s", (json.dumps(current), recall_id))
         return True
 
     def _scope(self, cur: Any, lot: LotKey) -> Trace | None:
@@ -142,37 +135,48 @@ class RecallProjection:
         except UnknownLot:
             return None
 
-    @staticmethod
-    def _write_alert(cur: Any, s: str, recall_id: str, gtin: str, lot: str, reason: str | None, kind: str,
+    def _write_alert(self, cur: Any, s: str, recall_id: str, gtin: str, lot: str, reason: str | None, kind: str,
                      position: int, added: dict[str, dict[str, Any]], removed: dict[str, dict[str, Any]]) -> bool:
         cur.execute(f"UPDATE {s}.recalls SET sequence = sequence + 1 WHERE recall_id = %s RETURNING sequence",
                     (recall_id,))
         sequence = int(cur.fetchone()[0])
-
-        def pick(items: dict[str, dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
-            return [v for k, v in sorted(items.items()) if k.startswith(prefix)]
-
-        alert: dict[str, Any] = {
-            "alertId": alert_id(recall_id, sequence),
-            "recallId": recall_id,
-            "kind": kind,
-            "sequence": sequence,
-            "lot": {"gtin": gtin, "lotNumber": lot},
-            "reason": reason,
-            "storePosition": position,
-            "createdAt": datetime.now(UTC).isoformat(),
-            "lotsAdded": pick(added, "lot:"),
-            "lotsRemoved": pick(removed, "lot:"),
-            "shipmentsAdded": pick(added, "ship:"),
-            "shipmentsRemoved": pick(removed, "ship:"),
-        }
-        cur.execute(f"INSERT INTO {s}.outbox (alert_id, recall_id, lot_key, sequence, alert) "
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (alert_id) DO NOTHING",
-                    (alert["alertId"], recall_id, f"{gtin}/{lot}", sequence, json.dumps(alert)))
+        record = alert_record(recall_id, sequence, kind, gtin, lot, reason, position, added, removed)
+        summary = {k: len(v) for k, v in record.items() if isinstance(v, list)}
+        cur.execute(f"INSERT INTO {s}.outbox (alert_id, recall_id, lot_key, sequence, kind, body, summary) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (alert_id) DO NOTHING",
+                    (record["alertId"], recall_id, f"{gtin}/{lot}", sequence, kind,
+                     self.codec.schema.write_body(record), json.dumps(summary)))
         log.info("recall alert written", recall_id=recall_id, lot=f"{gtin}/{lot}", kind=kind, sequence=sequence,
-                 lots_added=len(alert["lotsAdded"]), shipments_added=len(alert["shipmentsAdded"]),
-                 shipments_removed=len(alert["shipmentsRemoved"]), position=position)
+                 position=position, **summary)
         return True
+
+
+def alert_record(recall_id: str, sequence: int, kind: str, gtin: str, lot: str, reason: str | None,
+                 position: int, added: dict[str, dict[str, Any]], removed: dict[str, dict[str, Any]]
+                 ) -> dict[str, Any]:
+    """The ``RecallAlert`` Avro record of one alert; scope items are the JSON payloads of :mod:`.scope`."""
+
+    def lots(items: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        return [v for k, v in sorted(items.items()) if k.startswith("lot:")]
+
+    def shipments(items: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**v, "eventTime": datetime.fromisoformat(v["eventTime"])}
+                for k, v in sorted(items.items()) if k.startswith("ship:")]
+
+    return {
+        "alertId": alert_id(recall_id, sequence),
+        "recallId": recall_id,
+        "kind": kind,
+        "sequence": sequence,
+        "lot": {"gtin": gtin, "lotNumber": lot},
+        "reason": reason,
+        "storePosition": position,
+        "createdAt": datetime.now(UTC),
+        "lotsAdded": lots(added),
+        "lotsRemoved": lots(removed),
+        "shipmentsAdded": shipments(added),
+        "shipmentsRemoved": shipments(removed),
+    }
 
 
 def lineage_position(cur: Any, schema: str = LIVE_SCHEMA) -> int:

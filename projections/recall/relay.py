@@ -12,7 +12,6 @@ from __future__ import annotations
 import select
 import threading
 import time
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -30,15 +29,9 @@ ALERT_ID = "lotline.alert.id"
 RECALL_ID = "lotline.recall.id"
 SEQUENCE = "lotline.alert.sequence"
 KIND = "lotline.alert.kind"
-
-
-def to_record(alert: dict[str, Any]) -> dict[str, Any]:
-    """The outbox's JSON alert as a ``RecallAlert`` Avro record (timestamps back to datetimes)."""
-    record = dict(alert)
-    record["createdAt"] = datetime.fromisoformat(alert["createdAt"])
-    for key in ("shipmentsAdded", "shipmentsRemoved"):
-        record[key] = [{**s, "eventTime": datetime.fromisoformat(s["eventTime"])} for s in alert[key]]
-    return record
+MAX_ALERT_BYTES = 32 * 1024 * 1024
+"""An alert carries a recall's whole scope in one message (a 10K-lot scope is ~4 MB before compression);
+the alerts topic is created with this ``max.message.bytes`` (:meth:`lotline.wiring.Runtime.ensure_topics`)."""
 
 
 class OutboxRelay:
@@ -55,7 +48,8 @@ class OutboxRelay:
         self.published = 0
         self._errors: list[str] = []
         self._stop = threading.Event()
-        self._producer = Producer({"enable.idempotence": True, "acks": "all", "linger.ms": 5, **kafka_config})
+        self._producer = Producer({"enable.idempotence": True, "acks": "all", "linger.ms": 5,
+                                   "compression.type": "lz4", "message.max.bytes": MAX_ALERT_BYTES, **kafka_config})
 
     def stop(self) -> None:
         self._stop.set()
@@ -66,17 +60,17 @@ class OutboxRelay:
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
-            cur.execute(f"SELECT id, alert_id, recall_id, lot_key, sequence, alert FROM {s}.outbox "
+            cur.execute(f"SELECT id, alert_id, recall_id, lot_key, sequence, kind, body FROM {s}.outbox "
                         "WHERE published_at IS NULL ORDER BY id LIMIT %s", (self.batch_size,))
             rows = cur.fetchall()
             raw.commit()
             if not rows:
                 return 0
-            for _id, aid, rid, lot_key, seq, alert in rows:
+            for _id, aid, rid, lot_key, seq, kind, body in rows:
                 headers: list[tuple[str, str | bytes | None]] = [
                     (ALERT_ID, aid.encode()), (RECALL_ID, rid.encode()), (SEQUENCE, str(seq).encode()),
-                    (KIND, alert["kind"].encode())]
-                value = self.codec.encode_record(to_record(alert))
+                    (KIND, kind.encode())]
+                value = self.codec.framing.frame(self.codec.schema, bytes(body))
                 self._producer.produce(self.topic, key=lot_key.encode(), value=value, headers=headers,
                                        on_delivery=self._delivered)
             remaining = self._producer.flush(30)
@@ -91,9 +85,9 @@ class OutboxRelay:
             raw.commit()
         finally:
             raw.close()
-        for _id, aid, rid, lot_key, seq, alert in rows:
+        for _id, aid, rid, lot_key, seq, kind, _body in rows:
             log.info("recall alert published", alert_id=aid, recall_id=rid, lot=lot_key, sequence=seq,
-                     kind=alert["kind"], topic=self.topic)
+                     kind=kind, topic=self.topic)
         self.published += len(rows)
         return len(rows)
 
