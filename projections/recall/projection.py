@@ -160,8 +160,7 @@ def alert_record(recall_id: str, sequence: int, kind: str, gtin: str, lot: str, 
         return [v for k, v in sorted(items.items()) if k.startswith("lot:")]
 
     def shipments(items: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{**v, "eventTime": datetime.fromisoformat(v["eventTime"])}
-                for k, v in sorted(items.items()) if k.startswith("ship:")]
+        return [v for k, v in sorted(items.items()) if k.startswith("ship:")]
 
     return {
         "alertId": alert_id(recall_id, sequence),

@@ -8,6 +8,7 @@ an item with a stable key, so a later scope can be compared item by item with th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from projections.trace import MovementLine, Trace, TracedLot
@@ -22,7 +23,7 @@ def shipment_item(m: MovementLine) -> tuple[str, dict[str, Any]]:
     return key, {
         "eventId": m.event_id or m.event_key,
         "date": m.date.isoformat(),
-        "eventTime": m.event_time.isoformat(),
+        "eventTime": _micros(m.event_time),
         "gtin": m.gtin,
         "lotNumber": m.lot_number,
         "customer": m.party,
@@ -33,6 +34,14 @@ def shipment_item(m: MovementLine) -> tuple[str, dict[str, Any]]:
         "pallet": m.pallet,
         "documents": [{"type": t, "id": v} for t, v in m.documents],
     }
+
+
+def _micros(when: datetime) -> int:
+    """Microseconds since the epoch: what Avro's timestamp-micros holds, and cheap to compare and encode."""
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def scope_items(trace: Trace) -> dict[str, dict[str, Any]]:
