@@ -65,7 +65,8 @@ def _read_all(files: tuple[str, ...], json_schema: str | None, xsd: str | None) 
         if path is not None and not Path(path).is_file():
             raise click.BadParameter(f"{path} is not a file")
     try:
-        validator = SchemaValidator.from_env(json_schema, xsd)
+        settings = _context().settings
+        validator = SchemaValidator(json_schema or settings.epcis_json_schema, xsd or settings.epcis_xsd)
     except EPCISError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     embedded_dir: str = Field(".lotline", description="where the embedded PostgreSQL keeps its data")
     embedded_kafka_port: int = 19092
+    epcis_json_schema: str | None = Field(None, description="GS1 EPCIS 2.0 JSON schema that capture validates against")
+    epcis_xsd: str | None = Field(None, description="GS1 EPCIS 2.0 XSD that capture validates XML against")
     relay_pause_after_publish_s: float = Field(
         0.0, ge=0, description="fault injection for tests: pause between publishing alerts and marking them")
 

@@ -32,7 +32,6 @@ Decisions that deviate from a literal reading of the schemas:
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
@@ -72,11 +71,6 @@ class SchemaValidator:
         self.xsd_path = Path(xsd) if xsd else None
         self._json = _json_validator(str(self.json_schema_path.resolve())) if self.json_schema_path else None
         self._xsd = _xml_schema(str(self.xsd_path.resolve())) if self.xsd_path else None
-
-    @classmethod
-    def from_env(cls, json_schema: str | Path | None = None, xsd: str | Path | None = None) -> SchemaValidator:
-        """Explicit paths, else ``LOTLINE_EPCIS_JSON_SCHEMA`` / ``LOTLINE_EPCIS_XSD``, else none."""
-        return cls(json_schema or os.environ.get(ENV_JSON_SCHEMA) or None, xsd or os.environ.get(ENV_XSD) or None)
 
     def json_problems(self, doc: Any, document: str) -> list[EPCISError]:
         """Every JSON-schema problem of a parsed JSON document, located (empty without a schema)."""

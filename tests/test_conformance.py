@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from lotline.settings import load_settings
 from producers.capture import parse_document, read_document
 from schemas.errors import EPCISError
 from schemas.validation import SchemaValidator, normalise_cbv_urns
@@ -151,7 +152,8 @@ def test_validator_reads_paths_from_the_environment(monkeypatch: pytest.MonkeyPa
     schema = shared_path("gs1-epcis", "EPCIS-JSON-Schema.json")
     monkeypatch.setenv("LOTLINE_EPCIS_JSON_SCHEMA", str(schema))
     monkeypatch.delenv("LOTLINE_EPCIS_XSD", raising=False)
-    v = SchemaValidator.from_env()
+    settings = load_settings()
+    v = SchemaValidator(settings.epcis_json_schema, settings.epcis_xsd)
     assert v.json_schema_path == schema and v.xsd_path is None
 
 
