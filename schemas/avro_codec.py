@@ -23,6 +23,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from schemas.errors import CodecError
+from schemas.jsonld import dumps
 from schemas.model import (
     Action,
     BizTransaction,
@@ -128,15 +129,7 @@ class ConfluentFraming:
 
 
 def _json_text(value: JsonValue) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(value, default=_decimal_default, ensure_ascii=False, separators=(",", ":"))
-
-
-def _decimal_default(o: object) -> object:
-    if isinstance(o, Decimal):
-        return int(o) if o == o.to_integral_value() else float(o)
-    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+    return None if value is None else dumps(value)
 
 
 def _json_value(text: str | None) -> JsonValue:

@@ -9,6 +9,7 @@ form with bare CBV values, which GS1's JSON schema accepts.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -354,14 +355,23 @@ def document(events: Iterable[EPCISEvent], *, creation_date: datetime | None = N
     }
 
 
-class _DecimalEncoder(json.JSONEncoder):
-    def default(self, o: Any) -> Any:
-        if isinstance(o, Decimal):
-            return int(o) if o == o.to_integral_value() and abs(o) < 2**53 else float(o)
-        return super().default(o)
+_EXACT = "\u0000decimal:"
+_EXACT_TOKEN = re.compile(r'"\\u0000decimal:([-+0-9.eE]+)"')
+
+
+def _number(o: Any) -> Any:
+    """A Decimal as the JSON number it is: an int, a float when the float prints the same digits, else a
+    token that :func:`dumps` replaces with the exact digits (json cannot write a number it did not format)."""
+    if not isinstance(o, Decimal):
+        raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+    if o == o.to_integral_value():
+        return int(o)
+    f = float(o)
+    return f if Decimal(repr(f)) == o else _EXACT + format(o, "f")
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:
-    """Serialise JSON with decimals written as numbers (``200.0`` → ``200``)."""
-    return json.dumps(value, cls=_DecimalEncoder, indent=indent, ensure_ascii=False, separators=
-                      (",", ":") if indent is None else None)
+    """Serialise JSON with decimals written as exact numbers (``200.0`` → ``200``, no float rounding)."""
+    text = json.dumps(value, default=_number, indent=indent, ensure_ascii=False,
+                      separators=(",", ":") if indent is None else None)
+    return _EXACT_TOKEN.sub(r"\1", text) if "\\u0000decimal:" in text else text
