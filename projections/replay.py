@@ -1,7 +1,7 @@
 """Rebuilding the lineage from position 0, and lineage as it was known at a past moment.
 
-Rebuild (:func:`rebuild`): bulk-load a fresh schema from the store (COPY into bare tables, indexes and edges
-after), catch it up incrementally with the ordinary projection, then, holding the live projection's lock so
+Rebuild (:func:`rebuild`): bulk-load a fresh schema from the store (set-based SQL into bare tables, edges and
+indexes after), catch it up incrementally with the ordinary projection, then, holding the live projection's lock so
 no live batch is half-way, apply the last rows and swap the schemas by renaming them in one transaction.
 Readers resolve ``lineage.*`` either before the swap (the complete old tables) or after it (the complete
 new ones); they never see a half-built state. The old schema is dropped afterwards.
@@ -78,8 +78,8 @@ def position_at(engine: Engine, when: datetime) -> int:
         raw.close()
 
 
-def _bulk_load(engine: Engine, schema: str, until: int, batch_size: int, progress: Progress | None) -> int:
-    """Load ``schema`` from positions 1..until; returns the rows read."""
+def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | None) -> int:
+    """Load ``schema`` from positions 1..until (set-based, in one transaction); returns the rows read."""
     import time
 
     started = time.perf_counter()
@@ -91,16 +91,9 @@ def _bulk_load(engine: Engine, schema: str, until: int, batch_size: int, progres
         cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
         loader.create(cur)
         ensure_checkpoint_table(cur, schema)
-        after = 0
-        while True:
-            rows = read_rows(cur, after, batch_size, until)
-            if not rows:
-                break
-            loader.load(cur, rows)
-            after = rows[-1].position
-            total += len(rows)
-            if progress is not None:
-                progress(total, until)
+        total, after = loader.load(cur, until)
+        if progress is not None:
+            progress(total, until)
         loader.finish(cur)
         read_checkpoint(cur, schema, NAME)  # creates the row with a fresh generation
         write_checkpoint(cur, schema, NAME, after)
@@ -138,7 +131,7 @@ def rebuild(engine: Engine, *, batch_size: int = 5000, progress: Progress | None
     drop_stale_builds(engine)
     build = f"{schema}_build_{uuid.uuid4().hex[:8]}"
     head = store_head(engine)
-    rows = _bulk_load(engine, build, head, batch_size, progress)
+    rows = _bulk_load(engine, build, head, progress)
     # catch up on what arrived during the bulk load, without holding anyone up
     projection = LineageProjection()
     target = Target(projection, build)
@@ -204,7 +197,7 @@ def build_as_of(engine: Engine, position: int, *, batch_size: int = 5000,
     if exists:
         return BuildResult(schema, position, 0, 0.0)
     tmp = f"lineage_asofbuild_{uuid.uuid4().hex[:8]}"
-    rows = _bulk_load(engine, tmp, position if position > 0 else 0, batch_size, progress)
+    rows = _bulk_load(engine, tmp, position if position > 0 else 0, progress)
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()

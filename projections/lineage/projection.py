@@ -7,13 +7,13 @@ their lot revealed. An edge set rebuilt from all current facts of a transformati
 order those facts arrived in, and a retraction that arrives before its event still applies, because edges
 and all reads exclude retracted events by joining ``retractions``.
 
-Bulk (:class:`BulkLoader`, used by rebuilds): facts are COPYed into bare tables, then indexes are built and
-all edges derived in one statement; the incremental projection then carries on from the bulk checkpoint.
+Bulk (:class:`BulkLoader`, used by rebuilds): the same facts are extracted from the stored JSON by set-based SQL
+into bare tables (:mod:`projections.lineage.bulk`), then all edges are derived in one statement and indexes
+built; the incremental projection then carries on from the bulk checkpoint.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,6 +21,7 @@ import structlog
 from psycopg2.extras import execute_values
 
 from projections.framework import StoreRow, quote_ident
+from projections.lineage.bulk import bulk_load
 from projections.lineage.ddl import TABLES, create_indexes, create_tables
 from projections.lineage.facts import Declaration, EventFacts, declaration_of, facts_of
 from projections.lineage.rows import TableRows, rows_of
@@ -201,74 +202,22 @@ def _split_columns(spec: str) -> list[str]:
     return [part for part in spec.split(",") if part.strip()]
 
 
-def _copy_value(v: Any) -> str:
-    if v is None:
-        return "\\N"
-    if isinstance(v, list):
-        inner = ",".join('"' + str(x).replace("\\", "\\\\").replace('"', '\\"') + '"' for x in v)
-        v = "{" + inner + "}"
-    text = v.isoformat() if hasattr(v, "isoformat") else str(v)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def copy_rows(cur: Any, schema: str, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """COPY ``rows`` into ``schema.table`` (text format)."""
-    if not rows:
-        return
-    buf = io.StringIO()
-    for row in rows:
-        buf.write("\t".join(_copy_value(v) for v in row))
-        buf.write("\n")
-    buf.seek(0)
-    cols = ", ".join(c.split()[0] for c in _columns(table))
-    cur.copy_expert(f"COPY {quote_ident(schema)}.{table} ({cols}) FROM STDIN", buf)
-
-
 class BulkLoader:
-    """Loads a fresh schema from many store rows with COPY; :meth:`finish` indexes it and derives edges.
-
-    Duplicates cannot occur (the store holds each identity once), so rows go straight into bare tables. The
-    lot and identifier sets are kept in memory to hand out ids and drop repeats; everything else streams.
-    """
+    """Loads a fresh schema from the store with set-based SQL (:mod:`projections.lineage.bulk`); :meth:`finish`
+    derives the edges, builds the indexes and analyses the tables."""
 
     def __init__(self, schema: str) -> None:
         self.schema = schema
-        self.ids: dict[LotKey, int] = {}
-        self.identifiers: set[tuple[int, str]] = set()
-        self.items: set[tuple[str, int]] = set()
-        self.origins: set[tuple[int, str]] = set()
-
-    def _lot_id(self, key: LotKey) -> int:
-        lid = self.ids.get(key)
-        if lid is None:
-            lid = self.ids[key] = len(self.ids) + 1
-        return lid
 
     def create(self, cur: Any) -> None:
         create_tables(cur, self.schema)
 
-    def load(self, cur: Any, rows: Sequence[StoreRow]) -> None:
-        """Parse and COPY one chunk of rows (call with increasing positions)."""
-        facts, decls = parse_rows(rows)
-        table_rows = rows_of(facts, decls, self._lot_id)
-        for table, seen in (("lot_identifiers", self.identifiers), ("items", self.items),
-                            ("lot_origins", self.origins)):
-            fresh = []
-            for r in table_rows.get(table):
-                if r not in seen:
-                    seen.add(r)
-                    fresh.append(r)
-            table_rows.rows[table] = fresh
-        for table, trows in table_rows.rows.items():
-            copy_rows(cur, self.schema, table, trows)
+    def load(self, cur: Any, until: int) -> tuple[int, int]:
+        """Load store positions 1..until; returns (rows read, last position read)."""
+        return bulk_load(cur, self.schema, until)
 
     def finish(self, cur: Any) -> None:
-        """Write the lots, build indexes, derive every edge and analyse the tables."""
-        names: dict[int, list[str]] = {}
-        for lid, text in self.identifiers:
-            names.setdefault(lid, []).append(text)
-        copy_rows(cur, self.schema, "lots",
-                  [(i, k.gtin, k.lot, sorted(names.get(i, ()))) for k, i in self.ids.items()])
+        """Derive every edge, build indexes and analyse the tables."""
         cur.execute(edges_sql(self.schema, only_dirty=False))
         create_indexes(cur, self.schema)
         for table in TABLES:
