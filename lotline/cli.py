@@ -55,6 +55,14 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
+def current_context() -> Context:
+    """The :class:`Context` of the running command (for commands defined in the ``cli_*`` modules)."""
+    ctx = click.get_current_context().find_object(Context)
+    if ctx is None:  # pragma: no cover - only when the group callback did not run
+        raise click.UsageError("lotline context missing")
+    return ctx
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default=None,
               help="Log format (default: LOTLINE_LOG_FORMAT, else JSON when stderr is not a terminal).")

@@ -25,12 +25,9 @@ MAX_PROBLEMS_SHOWN = 50
 
 
 def _context() -> Context:
-    from lotline.cli import Context
+    from lotline.cli import current_context
 
-    ctx = click.get_current_context().find_object(Context)
-    if ctx is None:  # pragma: no cover - only when the group callback did not run
-        raise click.UsageError("lotline context missing")
-    return ctx
+    return current_context()
 
 
 def _read_documents(paths: tuple[str, ...]) -> list[tuple[str, bytes]]:

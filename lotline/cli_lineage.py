@@ -17,12 +17,9 @@ if TYPE_CHECKING:
 
 
 def _context() -> Context:
-    from lotline.cli import Context
+    from lotline.cli import current_context
 
-    ctx = click.get_current_context().find_object(Context)
-    if ctx is None:  # pragma: no cover - only when the group callback did not run
-        raise click.UsageError("lotline context missing")
-    return ctx
+    return current_context()
 
 
 def _parse_time(text: str) -> datetime:

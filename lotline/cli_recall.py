@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from lotline.cli import Context
 
 
 class _RecallGroup(click.Group):
@@ -20,10 +23,10 @@ class _RecallGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-def _context() -> Any:
-    from lotline.cli import Context
+def _context() -> Context:
+    from lotline.cli import current_context
 
-    return click.get_current_context().find_object(Context)
+    return current_context()
 
 
 def _publish_recall(lot_text: str, reason: str, *, lift: bool) -> None:

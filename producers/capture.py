@@ -14,14 +14,16 @@ standard: reject the whole document (the default) or accept the valid events and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from schemas.errors import EPCISError
 from schemas.jsonld import context_namespaces, event_from_json, loads
 from schemas.model import EPCISEvent
 from schemas.validation import SchemaValidator, event_list_path
+
+T = TypeVar("T")
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -86,17 +88,24 @@ def _read_json(data: bytes, name: str, validator: SchemaValidator | None, result
     except ValueError as exc:
         raise EPCISError(f"is not valid JSON: {exc}", document=name) from None
     raw_events, namespaces = _json_events(doc, name)
-    result.total = len(raw_events)
     problems = validator.json_problems(doc, name) if validator is not None else []
+    _collect(result, name, raw_events, problems, lambda raw: event_from_json(raw, namespaces))
+
+
+def _collect(result: CaptureResult, name: str, items: Sequence[T], problems: list[EPCISError],
+             to_event: Callable[[T], EPCISEvent]) -> None:
+    """Read and validate each event apart, so one bad event does not hide the others; events the schema
+    already rejected are not read again, and a document-level problem stops the reading."""
+    result.total = len(items)
     result.problems.extend(problems)
     if any(p.event_index is None for p in problems):
         return
     bad = {p.event_index for p in problems}
-    for index, raw in enumerate(raw_events):
+    for index, item in enumerate(items):
         if index in bad:
             continue
         try:
-            event = event_from_json(raw, namespaces)
+            event = to_event(item)
             event.validate()
         except EPCISError as exc:
             result.problems.append(exc.located(event_index=index, document=name))
@@ -126,21 +135,5 @@ def _read_xml(data: bytes, name: str, validator: SchemaValidator | None, result:
     from schemas.xml_reader import _event, _event_elements, _parse
 
     root = _parse(data, name)
-    elements = _event_elements(root, name)
-    result.total = len(elements)
     problems = validator.xml_problems(root, name) if validator is not None else []
-    result.problems.extend(problems)
-    if any(p.event_index is None for p in problems):
-        return
-    bad = {p.event_index for p in problems}
-    for index, element in enumerate(elements):
-        if index in bad:
-            continue
-        try:
-            event = _event(element)
-            event.validate()
-        except EPCISError as exc:
-            result.problems.append(exc.located(event_index=index, document=name))
-            continue
-        result.events.append(event)
-    result.problems.sort(key=lambda p: -1 if p.event_index is None else p.event_index)
+    _collect(result, name, _event_elements(root, name), problems, _event)

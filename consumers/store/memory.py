@@ -16,9 +16,9 @@ from consumers.store.port import (
     BeforeCommit,
     NewEvent,
     OffsetKey,
-    Rejected,
     StoredEvent,
     VerifyResult,
+    classify,
     dedupe,
     row_hash,
     verify_chain,
@@ -45,16 +45,7 @@ class InMemoryEventStore:
         with self._lock:
             kept, dupes = dedupe(events)
             result = AppendResult(duplicates=dupes)
-            fresh: list[NewEvent] = []
-            for e in kept:
-                existing = self._index.get(e.identity)
-                if existing is None:
-                    fresh.append(e)
-                elif existing == e.content_hash:
-                    result.duplicates += 1
-                else:
-                    result.rejected.append(Rejected(e, f"event {e.event_key} is already stored with different "
-                                                       "content; send an error declaration to correct it"))
+            fresh = classify(kept, self._index, result)
             if before_commit is not None:
                 before_commit(result.rejected)
             prev = self._rows[-1].row_hash if self._rows else GENESIS_HASH

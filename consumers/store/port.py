@@ -144,6 +144,23 @@ def dedupe(events: Sequence[NewEvent]) -> tuple[list[NewEvent], int]:
     return kept, len(events) - len(kept)
 
 
+def classify(events: Sequence[NewEvent], stored: Mapping[tuple[str, bool], bytes], result: AppendResult
+             ) -> list[NewEvent]:
+    """Split deduplicated ``events`` against the content hashes already ``stored`` under their identities:
+    return the new ones; count repeats of identical content as duplicates; reject the rest."""
+    fresh = []
+    for e in events:
+        existing = stored.get(e.identity)
+        if existing is None:
+            fresh.append(e)
+        elif existing == e.content_hash:
+            result.duplicates += 1
+        else:
+            result.rejected.append(Rejected(e, f"event {e.event_key} is already stored with different content; "
+                                               "send an error declaration to correct it"))
+    return fresh
+
+
 class EventStore(Protocol):
     """The append-only event store."""
 

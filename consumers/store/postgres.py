@@ -26,10 +26,10 @@ from consumers.store.port import (
     BeforeCommit,
     NewEvent,
     OffsetKey,
-    Rejected,
     SourceRef,
     StoredEvent,
     VerifyResult,
+    classify,
     dedupe,
     row_hash,
     verify_chain,
@@ -144,18 +144,7 @@ class PostgresEventStore:
             "WHERE event_key = ANY(%s)",
             (list({e.event_key for e in kept}),),
         )
-        stored = {(k, d): bytes(h) for k, d, h in cur.fetchall()}
-        fresh = []
-        for e in kept:
-            existing = stored.get(e.identity)
-            if existing is None:
-                fresh.append(e)
-            elif existing == e.content_hash:
-                result.duplicates += 1
-            else:
-                result.rejected.append(Rejected(e, f"event {e.event_key} is already stored with different "
-                                                   "content; send an error declaration to correct it"))
-        return fresh
+        return classify(kept, {(k, d): bytes(h) for k, d, h in cur.fetchall()}, result)
 
     def stored_offsets(self, group: str, topic: str) -> dict[int, int]:
         with self.engine.connect() as conn:
