@@ -7,8 +7,8 @@
    lookup, traversal with depths, lot identifiers, shipment/receipt query, result objects) against the raw
    set-semantics recursive CTE returning the reached lot ids. p50/p95 and lots reached.
 3. Rebuild throughput: a simulated bakery of ``--events`` events is put in the store; raw COPY of the same
-   event rows into a bare table is timed against ``projections.replay.rebuild`` (parse every event, COPY
-   the facts, index, derive edges, switch).
+   event rows into a bare table is timed against ``projections.replay.rebuild`` (set-based SQL over the
+   stored JSON into bare tables, derive edges, index, analyse, catch up, switch).
 
 Run: ``.venv/bin/python -m bench.trace`` (``--write`` updates the "Lineage traces" section of
 docs/performance.md).
@@ -226,8 +226,8 @@ def report(args: argparse.Namespace, layered: tuple[int, Timing, Timing], blende
         row(f"blended {args.layers}×{args.width:,}", *blended),
         "",
         f"Rebuild: {int(rb['events']):,} simulated bakery events. Raw COPY of the same event rows into a bare "
-        f"table: {rb['copy_s']:.2f} s ({rb['copy_rate']:,.0f} rows/s). `lotline replay` (parse each event, COPY "
-        f"the facts, build indexes, derive edges, switch schemas): {rb['rebuild_s']:.2f} s "
+        f"table: {rb['copy_s']:.2f} s ({rb['copy_rate']:,.0f} rows/s). `lotline replay` (set-based SQL over the "
+        f"stored JSON, derive edges, build indexes, analyse, switch schemas): {rb['rebuild_s']:.2f} s "
         f"({rb['rebuild_rate']:,.0f} events/s), i.e. {rb['rebuild_rate'] / rb['copy_rate']:.2f}× raw COPY.",
         "",
     ])
