@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -69,4 +70,9 @@ def format_timestamp(value: datetime) -> str:
 
 def local_time(value: datetime, offset: str) -> datetime:
     """The event's wall-clock time at its ``eventTimeZoneOffset`` (FSMA dates are local dates)."""
-    return value.astimezone(timezone(_offset_delta(offset, "eventTimeZoneOffset")))
+    return value.astimezone(_zone(offset))
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(offset: str) -> timezone:
+    return timezone(_offset_delta(offset, "eventTimeZoneOffset"))

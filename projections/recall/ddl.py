@@ -1,6 +1,6 @@
 """Tables of the recall projection, in their own schema (``recalls``).
 
-``recalls.scope`` is the scope subscribers were last told, item by item (one JSON document per recall: a
+``recalls.scope`` is the scope subscribers were last told, item by item (one ``json`` document per recall: a
 10K-lot scope is read and written in one go). ``outbox.body`` is the alert's Avro body, encoded once; the
 relay only adds the wire framing.
 
@@ -29,7 +29,7 @@ def create_tables(cur: Any, schema: str = SCHEMA) -> None:
             declared_position bigint NOT NULL,
             ended_position   bigint,
             sequence         integer NOT NULL DEFAULT 0,
-            scope            jsonb NOT NULL DEFAULT '{{}}'
+            scope            json NOT NULL DEFAULT '{{}}'
         )""")
     cur.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS recalls_one_active ON {s}.recalls (gtin, lot) "
                 "WHERE status = 'active'")

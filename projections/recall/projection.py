@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy.engine import Engine
 
@@ -119,14 +120,15 @@ class RecallProjection:
         trace = self._scope(cur, LotKey(gtin, lot))
         current = scope_items(trace) if trace is not None else {
             f"lot:{gtin}/{lot}": {"gtin": gtin, "lotNumber": lot, "depth": 0}}
-        cur.execute(f"SELECT scope FROM {s}.recalls WHERE recall_id = %s", (recall_id,))
-        change = diff(cur.fetchone()[0], current)
+        cur.execute(f"SELECT scope::text FROM {s}.recalls WHERE recall_id = %s", (recall_id,))
+        change = diff(orjson.loads(cur.fetchone()[0]), current)
         if sequence > 0 and not change:
             return False
         position = trace.position if trace is not None else 0
         kind = "RECALL_DECLARED" if sequence == 0 else "SCOPE_CHANGED"
         self._write_alert(cur, s, recall_id, gtin, lot, reason, kind, position, change.added, change.removed)
-        cur.execute(f"UPDATE {s}.recalls SET scope = %s WHERE recall_id = %s", (json.dumps(current), recall_id))
+        cur.execute(f"UPDATE {s}.recalls SET scope = %s WHERE recall_id = %s",
+                    (orjson.dumps(current).decode(), recall_id))
         return True
 
     def _scope(self, cur: Any, lot: LotKey) -> Trace | None:
