@@ -21,6 +21,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+import orjson
 import psycopg2.errors
 import structlog
 from sqlalchemy.engine import Engine
@@ -243,7 +244,7 @@ lines AS (
     SELECT event_key, lot_id, uom, sscc, quantity FROM inside
 ),
 mv AS (
-SELECT ev.event_id, ev.event_key, ev.event_time, ev.tz_offset, l.gtin, l.lot, x.quantity, x.uom,
+SELECT ev.event_id, ev.event_key, ev.event_time, ev.tz_offset, l.gtin, l.lot, x.quantity::text AS quantity, x.uom,
        m.party, m.party_location, m.location, coalesce(x.sscc, m.pallet) AS pallet, m.documents,
        EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = m.event_key) AS retracted
   FROM lines x
@@ -326,7 +327,7 @@ def _trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Direction, w
     result = Trace(key, direction, int(rows[0][5] or 0) if rows else 0, schema,
                    lots=[TracedLot(g, lot, int(d), tuple(ids)) for _, g, lot, d, ids, _, _ in rows])
     moves = rows[0][6] if rows else None
-    for item in json.loads(moves, parse_float=Decimal) if moves else ():
+    for item in orjson.loads(moves) if moves else ():  # quantities arrive as text: exact Decimals
         line = _movement(kind, item)
         (result.retracted if line.retracted else result.movements).append(line)
     return result
