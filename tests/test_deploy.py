@@ -154,13 +154,14 @@ def lotline_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str,
 
 
 def test_the_stack_has_its_services(services: dict[str, dict[str, Any]]) -> None:
-    assert {"kafka", "postgres", "migrate", "ingest", "simulate"} <= set(services)
-    assert set(lotline_services(services)) == {"migrate", "ingest", "simulate"}
+    assert {"kafka", "postgres", "migrate", "ingest", "project", "alerts-relay", "simulate"} <= set(services)
+    assert set(lotline_services(services)) == {"migrate", "ingest", "project", "alerts-relay", "simulate"}
 
 
 @pytest.mark.parametrize(
     ("service", "expected"),
     [("migrate", ["lotline", "db", "upgrade"]), ("ingest", ["lotline", "ingest"]),
+     ("project", ["lotline", "project"]), ("alerts-relay", ["lotline", "alerts", "relay"]),
      ("simulate", ["lotline", "simulate"])],
 )
 def test_lotline_commands_resolve_against_the_cli(

@@ -112,6 +112,15 @@ def test_recall_alert_follow_ups_retraction_and_replay(alerts_runtime: Runtime) 
         assert [s["eventId"] for s in third["shipmentsRemoved"]] == ["urn:lotline:test:E1"]
         assert third["shipmentsAdded"] == []
 
+        # a late transformation of an affected lot: a follow-up adding the new lot at its depth
+        line.send([transform("T2", [("S101", 10, "CS")], [("K55", 10, "CS")], minute=45)])
+        project_all(rt.engine)
+        assert alerts.relay() == 1
+        fourth = alerts.read(4)[3]
+        assert fourth["sequence"] == 4
+        assert [(x["lotNumber"], x["depth"]) for x in fourth["lotsAdded"]] == [("K55", 2)]
+        assert fourth["shipmentsAdded"] == [] and fourth["shipmentsRemoved"] == []
+
         # an event that does not touch the scope: no alert
         line.send([receive("R9", [("L9", 5, "LBR")], supplier=51, minute=50)])
         project_all(rt.engine)
@@ -121,7 +130,7 @@ def test_recall_alert_follow_ups_retraction_and_replay(alerts_runtime: Runtime) 
     rebuild(rt.engine)
     project_all(rt.engine)
     assert alerts.relay() == 0
-    assert len(alerts.read(3)) == 3
+    assert len(alerts.read(4)) == 4
 
 
 def test_lifting_a_recall_through_the_cli(alerts_runtime: Runtime) -> None:
