@@ -9,11 +9,12 @@ form with bare CBV values, which GS1's JSON schema accepts.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from schemas.errors import EPCISError
 from schemas.model import (
@@ -355,23 +356,19 @@ def document(events: Iterable[EPCISEvent], *, creation_date: datetime | None = N
     }
 
 
-_EXACT = "\u0000decimal:"
-_EXACT_TOKEN = re.compile(r'"\\u0000decimal:([-+0-9.eE]+)"')
-
-
-def _number(o: Any) -> Any:
-    """A Decimal as the JSON number it is: an int, a float when the float prints the same digits, else a
-    token that :func:`dumps` replaces with the exact digits (json cannot write a number it did not format)."""
+def _number(o: Any) -> orjson.Fragment:
+    """A Decimal written as the exact JSON number it is (``200.0`` → ``200``, no float rounding)."""
     if not isinstance(o, Decimal):
         raise TypeError(f"{type(o).__name__} is not JSON serialisable")
-    if o == o.to_integral_value():
-        return int(o)
-    f = float(o)
-    return f if Decimal(repr(f)) == o else _EXACT + format(o, "f")
+    text = str(int(o)) if o == o.to_integral_value() else format(o.normalize(), "f")
+    return orjson.Fragment(text)
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:
-    """Serialise JSON with decimals written as exact numbers (``200.0`` → ``200``, no float rounding)."""
-    text = json.dumps(value, default=_number, indent=indent, ensure_ascii=False,
-                      separators=(",", ":") if indent is None else None)
-    return _EXACT_TOKEN.sub(r"\1", text) if "\\u0000decimal:" in text else text
+    """Serialise JSON compactly (or indented by 2 with ``indent``), decimals as exact numbers.
+
+    orjson: the stored body of every event goes through here, and the stdlib encoder cost ingest ~20 µs
+    per event.
+    """
+    option = orjson.OPT_INDENT_2 if indent else 0
+    return orjson.dumps(value, default=_number, option=option).decode()
