@@ -54,13 +54,11 @@ def project(until_idle: bool, batch_size: int, poll: float) -> None:
 
 
 def _position(engine: Any) -> int:
+    from projections.framework import transaction
     from projections.trace import checkpoint_position
 
-    raw = engine.raw_connection()
-    try:
-        return checkpoint_position(raw.cursor(), "lineage") or 0
-    finally:
-        raw.close()
+    with transaction(engine) as cur:
+        return checkpoint_position(cur, "lineage") or 0
 
 
 @click.group()

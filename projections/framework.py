@@ -15,11 +15,12 @@ projections with different names run side by side.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -60,6 +61,20 @@ class Projection(Protocol):
     def forget(self) -> None:
         """Drop any in-memory cache: called after a rollback and when the schema was rebuilt underneath."""
         ...
+
+
+@contextlib.contextmanager
+def transaction(engine: Engine) -> Iterator[Any]:
+    """A cursor on a pooled DBAPI connection: committed when the block ends, rolled back if it raises."""
+    raw = engine.raw_connection()
+    try:
+        yield raw.cursor()
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
 
 
 def lock_key(schema: str, name: str) -> int:

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -33,6 +34,7 @@ from projections.framework import (
     read_checkpoint,
     read_rows,
     schema_exists,
+    transaction,
     write_checkpoint,
 )
 from projections.lineage.projection import LIVE_SCHEMA, NAME, BulkLoader, LineageProjection
@@ -54,28 +56,19 @@ class BuildResult:
 
 
 def store_head(engine: Engine) -> int:
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("SELECT coalesce(max(position), 0) FROM events")
-        row = cur.fetchone()
-        assert row is not None
-        return int(row[0])
-    finally:
-        raw.close()
+    """The last store position (0 when the store is empty): one index probe."""
+    return _max_position(engine, "", ())
 
 
 def position_at(engine: Engine, when: datetime) -> int:
     """The last store position recorded at or before ``when`` (0 when nothing was)."""
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= %s", (when,))
-        row = cur.fetchone()
-        assert row is not None
-        return int(row[0])
-    finally:
-        raw.close()
+    return _max_position(engine, " WHERE recorded_at <= %s", (when,))
+
+
+def _max_position(engine: Engine, where: str, params: tuple[Any, ...]) -> int:
+    with transaction(engine) as cur:
+        cur.execute(f"SELECT coalesce(max(position), 0) FROM events{where}", params)
+        return int(cur.fetchone()[0])
 
 
 def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | None) -> int:
@@ -84,10 +77,7 @@ def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | Non
 
     started = time.perf_counter()
     loader = BulkLoader(schema)
-    raw = engine.raw_connection()
-    total = 0
-    try:
-        cur = raw.cursor()
+    with transaction(engine) as cur:
         cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
         loader.create(cur)
         ensure_checkpoint_table(cur, schema)
@@ -97,12 +87,6 @@ def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | Non
         loader.finish(cur)
         read_checkpoint(cur, schema, NAME)  # creates the row with a fresh generation
         write_checkpoint(cur, schema, NAME, after)
-        raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
     log.info("bulk load done", schema=schema, rows=total, position=after,
              seconds=round(time.perf_counter() - started, 3))
     return total
@@ -110,16 +94,11 @@ def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | Non
 
 def drop_stale_builds(engine: Engine) -> None:
     """Drop schemas left by rebuilds that crashed before their switch."""
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
+    with transaction(engine) as cur:
         cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'lineage\\_build\\_%' "
                     "OR nspname LIKE 'lineage\\_old\\_%' OR nspname LIKE 'lineage\\_asofbuild\\_%'")
         for (name,) in cur.fetchall():
             cur.execute(f"DROP SCHEMA {quote_ident(name)} CASCADE")
-        raw.commit()
-    finally:
-        raw.close()
 
 
 def rebuild(engine: Engine, *, batch_size: int = 5000, progress: Progress | None = None,
@@ -137,9 +116,7 @@ def rebuild(engine: Engine, *, batch_size: int = 5000, progress: Progress | None
     target = Target(projection, build)
     Projector(engine, [target], batch_size=batch_size).run(until_idle=True)
     old = f"{schema}_old_{uuid.uuid4().hex[:8]}"
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
+    with transaction(engine) as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(schema, NAME)))
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(build, NAME)))
         position, _ = read_checkpoint(cur, build, NAME)
@@ -153,12 +130,6 @@ def rebuild(engine: Engine, *, batch_size: int = 5000, progress: Progress | None
         if schema_exists(cur, schema):
             cur.execute(f"ALTER SCHEMA {quote_ident(schema)} RENAME TO {quote_ident(old)}")
         cur.execute(f"ALTER SCHEMA {quote_ident(build)} RENAME TO {quote_ident(schema)}")
-        raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
     _drop(engine, old)
     seconds = time.perf_counter() - started
     log.info("lineage rebuilt and switched", schema=schema, position=position, rows=rows,
@@ -167,13 +138,8 @@ def rebuild(engine: Engine, *, batch_size: int = 5000, progress: Progress | None
 
 
 def _drop(engine: Engine, schema: str) -> None:
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
+    with transaction(engine) as cur:
         cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
-        raw.commit()
-    finally:
-        raw.close()
 
 
 def as_of_schema(position: int) -> str:
@@ -189,23 +155,15 @@ def build_as_of(engine: Engine, position: int, *, batch_size: int = 5000,
     started = time.perf_counter()
     position = min(position, store_head(engine))
     schema = as_of_schema(position)
-    raw = engine.raw_connection()
-    try:
-        exists = schema_exists(raw.cursor(), schema)
-    finally:
-        raw.close()
+    with transaction(engine) as cur:
+        exists = schema_exists(cur, schema)
     if exists:
         return BuildResult(schema, position, 0, 0.0)
     tmp = f"lineage_asofbuild_{uuid.uuid4().hex[:8]}"
     rows = _bulk_load(engine, tmp, position if position > 0 else 0, progress)
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
+    with transaction(engine) as cur:
         cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
         cur.execute(f"ALTER SCHEMA {quote_ident(tmp)} RENAME TO {quote_ident(schema)}")
-        raw.commit()
-    finally:
-        raw.close()
     seconds = time.perf_counter() - started
     log.info("as-of lineage built", schema=schema, position=position, rows=rows, seconds=round(seconds, 3))
     return BuildResult(schema, position, rows, seconds)

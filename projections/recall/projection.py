@@ -24,7 +24,15 @@ import orjson
 import structlog
 from sqlalchemy.engine import Engine
 
-from projections.framework import UNBOUNDED, BatchResult, StoreRow, Target, quote_ident, schema_exists
+from projections.framework import (
+    UNBOUNDED,
+    BatchResult,
+    StoreRow,
+    Target,
+    quote_ident,
+    schema_exists,
+    transaction,
+)
 from projections.lineage.projection import LIVE_SCHEMA
 from projections.lineage.projection import NAME as LINEAGE
 from projections.recall.ddl import SCHEMA, create_tables
@@ -211,10 +219,6 @@ class RecallTarget(Target):
         self.lineage_schema = lineage_schema
 
     def step(self, engine: Engine, batch_size: int, until: int = UNBOUNDED) -> BatchResult:
-        raw = engine.raw_connection()
-        try:
-            bound = lineage_position(raw.cursor(), self.lineage_schema)
-            raw.commit()
-        finally:
-            raw.close()
+        with transaction(engine) as cur:
+            bound = lineage_position(cur, self.lineage_schema)
         return super().step(engine, batch_size, min(until, bound))
