@@ -44,8 +44,8 @@ def publish(rt: Runtime, n: int, seed: int) -> float:
 def ingest(rt: Runtime) -> dict[str, float]:
     marks: list[tuple[float, int, float]] = []  # (time, events consumed, rss MB) after each batch
     started = time.perf_counter()
-    worker = rt.ingest_worker(until_idle=True, idle_timeout_s=20)
-    worker._on_batch = lambda stats: marks.append((time.perf_counter(), stats.consumed, rss_mb()))
+    worker = rt.ingest_worker(until_idle=True, idle_timeout_s=20, on_batch=lambda stats: marks.append(
+        (time.perf_counter(), stats.consumed, rss_mb())))
     stats = worker.run()
     first_t, first_n, _ = marks[0]
     last_t, last_n, _ = marks[-1]

@@ -37,8 +37,8 @@ def ingest_all(rt: Runtime, expected: int, console: Console) -> None:
     """Run one ingest worker until every partition is caught up, with a progress bar."""
     with _progress(console) as progress:
         task = progress.add_task("ingesting into the event store", total=expected)
-        worker = rt.ingest_worker(until_idle=True, idle_timeout_s=10)
-        worker._on_batch = lambda stats: progress.update(task, completed=stats.consumed)
+        worker = rt.ingest_worker(until_idle=True, idle_timeout_s=10,
+                                  on_batch=lambda stats: progress.update(task, completed=stats.consumed))
         worker.run()
         progress.update(task, completed=worker.stats.consumed)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -12,7 +13,7 @@ from confluent_kafka.cimpl import NewTopic
 from sqlalchemy.engine import Engine
 
 from consumers.dlq import DeadLetterPublisher
-from consumers.ingest import IngestOptions, IngestWorker
+from consumers.ingest import IngestOptions, IngestStats, IngestWorker
 from consumers.store.postgres import PostgresEventStore
 from lotline.settings import Settings
 from producers.publisher import EventPublisher
@@ -74,14 +75,14 @@ class Runtime:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
                     raise RuntimeError(f"cannot create topic {name}: {exc}") from exc
 
-    def publisher(self) -> EventPublisher:
-        return EventPublisher(self.kafka_config(), self.settings.events_topic, self.codec)
+    def publisher(self, on_delivered: Callable[[str], None] | None = None) -> EventPublisher:
+        return EventPublisher(self.kafka_config(), self.settings.events_topic, self.codec, on_delivered)
 
-    def ingest_worker(self, *, until_idle: bool = False, group: str | None = None,
-                      idle_timeout_s: float = 15.0) -> IngestWorker:
+    def ingest_worker(self, *, until_idle: bool = False, group: str | None = None, idle_timeout_s: float = 15.0,
+                      on_batch: Callable[[IngestStats], None] | None = None) -> IngestWorker:
         s = self.settings
         options = IngestOptions(topic=s.events_topic, group=group or s.consumer_group, batch_size=s.batch_size,
                                 batch_timeout_s=s.batch_timeout_s, until_idle=until_idle,
                                 idle_timeout_s=idle_timeout_s)
         return IngestWorker(self.kafka_config(), self.store, DeadLetterPublisher(self.kafka_config(), s.dlq_topic),
-                            options, self.codec)
+                            options, self.codec, on_batch)

@@ -21,8 +21,7 @@ KILLS = 10
 
 
 def _publish(runtime: Runtime, delivered: set[str], done: threading.Event) -> None:
-    with runtime.publisher() as pub:
-        pub._on_delivered = delivered.add  # record what the broker acknowledged
+    with runtime.publisher(on_delivered=delivered.add) as pub:  # record what the broker acknowledged
         for start in range(0, N_EVENTS, 250):
             for i in range(start, start + 250):
                 pub.publish(shipment(i, lot=f"L{i % 97}"))

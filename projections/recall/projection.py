@@ -84,11 +84,12 @@ class RecallProjection:
             cur.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
     def _declare(self, cur: Any, s: str, row: StoreRow, event: EPCISEvent) -> None:
-        for lot in sorted(event.lot_keys()):
+        lots = sorted(event.lot_keys())
+        for lot in lots:
             cur.execute(
                 f"INSERT INTO {s}.recalls (recall_id, gtin, lot, reason, status, declared_position) "
                 "VALUES (%s, %s, %s, %s, 'active', %s) ON CONFLICT DO NOTHING RETURNING recall_id",
-                (row.event_key if len(event.lot_keys()) == 1 else f"{row.event_key}#{lot}", lot.gtin, lot.lot,
+                (row.event_key if len(lots) == 1 else f"{row.event_key}#{lot}", lot.gtin, lot.lot,
                  recall_reason(event), row.position))
             if cur.fetchone() is None:
                 log.info("lot already under an active recall; declaration ignored", lot=str(lot),
