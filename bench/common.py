@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import uuid
 from collections.abc import Iterator
 
 import psutil
-import sqlalchemy as sa
 
 from consumers import schema as store_schema
 from lotline.embedded import EmbeddedKafka, free_port
@@ -34,20 +32,9 @@ def rss_mb() -> float:
 def scratch_database(admin_url: str | None = None) -> Iterator[str]:
     """A fresh, migrated database (dropped afterwards); yields its URL."""
     admin_url = admin_url or os.environ.get("LOTLINE_BENCH_PG_URL", DEFAULT_ADMIN_URL)
-    name = f"lotline_bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_engine(admin_url).url.set(database=name).render_as_string(hide_password=False)
-    eng = make_engine(url)
-    store_schema.upgrade(eng)
-    eng.dispose()
-    try:
+    with store_schema.scratch_database(make_engine(admin_url).url.render_as_string(hide_password=False),
+                                       "lotline_bench") as (_, url):
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextlib.contextmanager

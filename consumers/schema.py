@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
@@ -32,3 +36,28 @@ def current(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str, prefix: str, *, template: str | None = None) -> Iterator[tuple[str, str]]:
+    """A new database (a copy of ``template``, else empty and migrated to head), dropped on exit.
+
+    Yields ``(name, url)``; for tests and benchmarks, which each need a store of their own.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+        if template is None:
+            engine = sa.create_engine(url)
+            try:
+                upgrade(engine)
+            finally:
+                engine.dispose()
+        yield name, url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

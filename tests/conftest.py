@@ -64,41 +64,23 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pg.stop()
 
 
-def _with_database(url: str, name: str) -> str:
-    return make_engine(url).url.set(database=name).render_as_string(hide_password=False)
+def _admin(url: str) -> str:
+    """The admin URL with an explicit driver (``make_engine`` adds psycopg2 to a bare ``postgresql://``)."""
+    return make_engine(url).url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
 def pg_template(pg_admin_url: str) -> Iterator[str]:
     """A migrated database used as the template for each test's database."""
-    name = f"lotline_tpl_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    eng = make_engine(_with_database(pg_admin_url, name))
-    store_schema.upgrade(eng)
-    eng.dispose()
-    try:
+    with store_schema.scratch_database(_admin(pg_admin_url), "lotline_tpl") as (name, _):
         yield name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
 def database_url(pg_admin_url: str, pg_template: str) -> Iterator[str]:
     """A fresh, migrated database for one test."""
-    name = f"lotline_t_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
-    try:
-        yield _with_database(pg_admin_url, name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with store_schema.scratch_database(_admin(pg_admin_url), "lotline_t", template=pg_template) as (_, url):
+        yield url
 
 
 @pytest.fixture
