@@ -33,9 +33,22 @@ class IdKind(StrEnum):
 
 
 def gs1_check_digit(digits: str) -> int:
-    """Return the GS1 mod-10 check digit for ``digits`` (weights 3,1,3,... from the rightmost digit)."""
-    total = 3 * sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2]))
+    """Return the GS1 mod-10 check digit for ``digits`` (weights 3,1,3,... from the rightmost digit).
+
+    Sums the ASCII codes (``"0"`` is 48): several times faster than converting digit by digit, and every
+    new identifier ingest sees passes through here.
+    """
+    if not _digits(digits):
+        raise ValueError(f"{digits!r} is not a string of ASCII digits")
+    b = digits.encode()
+    odd, even = b[-1::-2], b[-2::-2]
+    total = 3 * (sum(odd) - 48 * len(odd)) + sum(even) - 48 * len(even)
     return (10 - total % 10) % 10
+
+
+def _digits(text: str) -> bool:
+    """True for a non-empty string of ASCII digits (``str.isdigit`` alone admits ``²`` and ``٣``)."""
+    return text.isascii() and text.isdigit()
 
 
 def _with_check(data: str) -> str:
@@ -43,7 +56,7 @@ def _with_check(data: str) -> str:
 
 
 def _verify(key: str, what: str, original: str) -> str:
-    if not key.isdigit():
+    if not _digits(key):
         raise IdentifierError(f"{what} {key!r} in {original!r} must be digits only")
     expected = gs1_check_digit(key[:-1])
     if int(key[-1]) != expected:
@@ -56,7 +69,7 @@ def _verify(key: str, what: str, original: str) -> str:
 def normalise_gtin(gtin: str, original: str | None = None) -> str:
     """Pad a GTIN-8/12/13/14 to 14 digits after verifying its check digit."""
     src = original or gtin
-    if not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
+    if not _digits(gtin) or len(gtin) not in (8, 12, 13, 14):
         raise IdentifierError(f"GTIN {gtin!r} in {src!r} must have 8, 12, 13 or 14 digits")
     return _verify(gtin.rjust(14, "0"), "GTIN", src)
 
@@ -151,7 +164,7 @@ def _split(body: str, parts: int, original: str) -> list[str]:
 
 
 def _gtin_from_epc(cp: str, item_ref: str, original: str) -> str:
-    if not (cp.isdigit() and item_ref.isdigit()) or len(cp) + len(item_ref) != 13 or not 6 <= len(cp) <= 12:
+    if not (_digits(cp) and _digits(item_ref)) or len(cp) + len(item_ref) != 13 or not 6 <= len(cp) <= 12:
         raise IdentifierError(
             f"{original!r}: company prefix and item reference must be 13 digits together (prefix 6-12 digits)"
         )
@@ -176,22 +189,22 @@ def _parse_epc_urn(text: str) -> Identifier:
         return Identifier(IdKind.SGTIN, text, _gtin_from_epc(cp, item, text), serial=unquote(serial))
     if form == "id" and scheme == "sscc":
         cp, ser = _split(body, 2, text)
-        if not (cp.isdigit() and ser.isdigit()) or len(cp) + len(ser) != 17:
+        if not (_digits(cp) and _digits(ser)) or len(cp) + len(ser) != 17:
             raise IdentifierError(f"{text!r}: SSCC company prefix and serial reference must be 17 digits")
         return Identifier(IdKind.SSCC, text, _with_check(ser[0] + cp + ser[1:]))
     if form == "id" and scheme == "sgln":
         cp, loc, ext = _split(body, 3, text)
-        if not (cp.isdigit() and loc.isdigit()) or len(cp) + len(loc) != 12:
+        if not (_digits(cp) and _digits(loc)) or len(cp) + len(loc) != 12:
             raise IdentifierError(f"{text!r}: SGLN company prefix and location reference must be 12 digits")
         return Identifier(IdKind.SGLN, text, _with_check(cp + loc), extension=None if ext == "0" else unquote(ext))
     if form == "id" and scheme == "pgln":
         cp, party = _split(body, 2, text)
-        if not (cp.isdigit() and party.isdigit()) or len(cp) + len(party) != 12:
+        if not (_digits(cp) and _digits(party)) or len(cp) + len(party) != 12:
             raise IdentifierError(f"{text!r}: PGLN company prefix and party reference must be 12 digits")
         return Identifier(IdKind.PGLN, text, _with_check(cp + party))
     if form == "id" and scheme == "grai":
         cp, asset, serial = _split(body, 3, text)
-        if not (cp.isdigit() and asset.isdigit()) or len(cp) + len(asset) != 12:
+        if not (_digits(cp) and _digits(asset)) or len(cp) + len(asset) != 12:
             raise IdentifierError(f"{text!r}: GRAI company prefix and asset type must be 12 digits")
         return Identifier(IdKind.GRAI, text, _with_check("0" + cp + asset), serial=unquote(serial))
     if form == "id" and scheme == "giai":

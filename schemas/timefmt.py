@@ -55,17 +55,26 @@ def parse_offset(text: object, field: str = "eventTimeZoneOffset") -> str:
     text = text.strip()
     if text == "Z":
         return "+00:00"
-    _offset_delta(text, field)
+    _checked_offset(text, field)
     return text
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_offset(text: str, field: str) -> None:
+    """Raise unless ``text`` is a valid offset (cached: a plant sends the same few offsets all day)."""
+    _offset_delta(text, field)
 
 
 def format_timestamp(value: datetime) -> str:
     """Print a UTC timestamp as EPCIS JSON does: ``2025-01-01T08:00:00.123Z`` (microseconds only when set)."""
-    value = value.astimezone(UTC)
-    base = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond % 1000:
-        return f"{base}.{value.microsecond:06d}Z"
-    return f"{base}.{value.microsecond // 1000:03d}Z"
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    if value.year < 1000:  # isoformat pads the year to four digits, strftime's %Y does not
+        base = value.strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{base}.{value.microsecond:06d}Z" if value.microsecond % 1000 else \
+            f"{base}.{value.microsecond // 1000:03d}Z"
+    text = value.isoformat(timespec="microseconds" if value.microsecond % 1000 else "milliseconds")
+    return text[:-6] + "Z"  # drop "+00:00"
 
 
 def local_time(value: datetime, offset: str) -> datetime:
