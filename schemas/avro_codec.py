@@ -22,8 +22,9 @@ from typing import Any, Protocol
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from schemas.avro_reader import Decoder, UnsupportedSchema, compile_reader
 from schemas.errors import CodecError
-from schemas.jsonld import dumps
+from schemas.jsontext import dumps, loads
 from schemas.model import (
     Action,
     BizTransaction,
@@ -56,6 +57,10 @@ class AvroSchema:
         self.parsed = load_schema(name)
         self.canonical_form: str = to_parsing_canonical_form(self.parsed)
         self.fingerprint: bytes = struct.pack("<Q", int(fingerprint(self.canonical_form, "CRC-64-AVRO"), 16))
+        try:
+            self._decode: Decoder | None = compile_reader(self.parsed)
+        except UnsupportedSchema:
+            self._decode = None
 
     def write_body(self, record: Mapping[str, Any]) -> bytes:
         buf = io.BytesIO()
@@ -63,6 +68,14 @@ class AvroSchema:
         return buf.getvalue()
 
     def read_body(self, body: bytes) -> dict[str, Any]:
+        if self._decode is not None:
+            try:
+                return self._decode(body)
+            except Exception:  # fastavro below reads it again and explains what is wrong
+                pass
+        return self._read_body_fastavro(body)
+
+    def _read_body_fastavro(self, body: bytes) -> dict[str, Any]:
         buf = io.BytesIO(body)
         try:
             record = fastavro.schemaless_reader(buf, self.parsed, None)
@@ -133,7 +146,7 @@ def _json_text(value: JsonValue) -> str | None:
 
 
 def _json_value(text: str | None) -> JsonValue:
-    return None if text is None else json.loads(text, parse_float=Decimal)
+    return None if text is None else loads(text)
 
 
 def _q_out(qs: tuple[QuantityElement, ...]) -> list[dict[str, Any]]:

@@ -6,6 +6,9 @@ An error declaration repeats the identity of the event it retracts; the store ke
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from schemas.model import EPCISEvent
 
 
@@ -16,3 +19,13 @@ def event_identity(event: EPCISEvent) -> str:
     from schemas.event_hash import event_hash_id  # deferred: hashing is only needed for id-less events
 
     return event_hash_id(event)
+
+
+def record_identity(record: Mapping[str, Any]) -> str:
+    """:func:`event_identity` of an ``EPCISEvent`` Avro record (the model is built only to hash it)."""
+    event_id: str | None = record["eventID"]
+    if event_id:
+        return event_id
+    from schemas.avro_codec import record_to_event  # deferred: avro_codec builds on the model
+
+    return event_identity(record_to_event(record))

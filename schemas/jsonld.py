@@ -8,15 +8,15 @@ form with bare CBV values, which GS1's JSON schema accepts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
+from schemas.avro_codec import event_to_record
 from schemas.errors import EPCISError
+from schemas.jsontext import dumps as dumps
+from schemas.jsontext import loads as loads
 from schemas.model import (
     Action,
     BizTransaction,
@@ -30,6 +30,7 @@ from schemas.model import (
 )
 from schemas.timefmt import format_timestamp, parse_offset, parse_timestamp
 from schemas.vocab import Vocab, canonical
+from schemas.wire import to_jsonld
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
@@ -43,11 +44,6 @@ _STANDARD_KEYS = {
     "sourceList", "destinationList", "errorDeclaration", "certificationInfo", "ilmd", "sensorElementList",
     "@context", *_EPC_LISTS, *_QTY_LISTS,
 }
-
-
-def loads(text: str | bytes) -> Any:
-    """Parse JSON keeping decimals exact (quantities must never pick up float noise)."""
-    return json.loads(text, parse_float=Decimal)
 
 
 def context_namespaces(context: JsonValue) -> dict[str, str]:
@@ -262,80 +258,12 @@ def event_from_json(raw: JsonValue, namespaces: Mapping[str, str] | None = None)
     )
 
 
-def _quantities(qs: Iterable[QuantityElement]) -> list[dict[str, Any]]:
-    out = []
-    for q in qs:
-        item: dict[str, Any] = {"epcClass": q.epc_class}
-        if q.quantity is not None:
-            item["quantity"] = q.quantity
-        if q.uom is not None:
-            item["uom"] = q.uom
-        out.append(item)
-    return out
-
-
 def event_to_json(event: EPCISEvent) -> dict[str, Any]:
-    """Write one event in the GS1 JSON-LD form (without ``@context``; see :func:`document`)."""
-    out: dict[str, Any] = {"type": event.type.value}
-    if event.event_id is not None:
-        out["eventID"] = event.event_id
-    out["eventTime"] = format_timestamp(event.event_time)
-    if event.record_time is not None:
-        out["recordTime"] = format_timestamp(event.record_time)
-    out["eventTimeZoneOffset"] = event.event_time_zone_offset
-    if event.error_declaration is not None:
-        ed = event.error_declaration
-        decl: dict[str, Any] = {"declarationTime": format_timestamp(ed.declaration_time)}
-        if ed.reason is not None:
-            decl["reason"] = ed.reason
-        if ed.corrective_event_ids:
-            decl["correctiveEventIDs"] = list(ed.corrective_event_ids)
-        decl.update(ed.extensions)
-        out["errorDeclaration"] = decl
-    if event.certification_info is not None:
-        out["certificationInfo"] = event.certification_info
-    if event.parent_id is not None:
-        out["parentID"] = event.parent_id
-    for key, attr in _EPC_LISTS.items():
-        if getattr(event, attr):
-            out[key] = list(getattr(event, attr))
-    for key, attr in _QTY_LISTS.items():
-        if getattr(event, attr):
-            out[key] = _quantities(getattr(event, attr))
-    if event.action is not None:
-        out["action"] = event.action.value
-    if event.transformation_id is not None:
-        out["transformationID"] = event.transformation_id
-    if event.biz_step is not None:
-        out["bizStep"] = event.biz_step
-    if event.disposition is not None:
-        out["disposition"] = event.disposition
-    if event.persistent_disposition is not None:
-        pd: dict[str, Any] = {}
-        if event.persistent_disposition.set:
-            pd["set"] = list(event.persistent_disposition.set)
-        if event.persistent_disposition.unset:
-            pd["unset"] = list(event.persistent_disposition.unset)
-        out["persistentDisposition"] = pd
-    if event.read_point is not None:
-        out["readPoint"] = {"id": event.read_point, **event.read_point_extensions}
-    if event.biz_location is not None:
-        out["bizLocation"] = {"id": event.biz_location, **event.biz_location_extensions}
-    if event.biz_transaction_list:
-        out["bizTransactionList"] = [
-            {**({"type": b.type} if b.type is not None else {}), "bizTransaction": b.value}
-            for b in event.biz_transaction_list
-        ]
-    if event.source_list:
-        out["sourceList"] = [{"type": s.type, "source": s.value} for s in event.source_list]
-    if event.destination_list:
-        out["destinationList"] = [{"type": d.type, "destination": d.value} for d in event.destination_list]
-    if event.sensor_element_list is not None:
-        out["sensorElementList"] = event.sensor_element_list
-    if event.ilmd is not None:
-        out["ilmd"] = event.ilmd
-    out.update(event.extensions)
-    return out
+    """Write one event in the GS1 JSON-LD form (without ``@context``; see :func:`document`).
+
+    One writer serves the model and ingest's Avro records alike: :func:`schemas.wire.to_jsonld`.
+    """
+    return to_jsonld(event_to_record(event))
 
 
 def document(events: Iterable[EPCISEvent], *, creation_date: datetime | None = None) -> dict[str, Any]:
@@ -354,21 +282,3 @@ def document(events: Iterable[EPCISEvent], *, creation_date: datetime | None = N
         "creationDate": format_timestamp(creation_date or datetime.now().astimezone()),
         "epcisBody": {"eventList": [event_to_json(e) for e in evs]},
     }
-
-
-def _number(o: Any) -> orjson.Fragment:
-    """A Decimal written as the exact JSON number it is (``200.0`` → ``200``, no float rounding)."""
-    if not isinstance(o, Decimal):
-        raise TypeError(f"{type(o).__name__} is not JSON serialisable")
-    text = str(int(o)) if o == o.to_integral_value() else format(o.normalize(), "f")
-    return orjson.Fragment(text)
-
-
-def dumps(value: Any, *, indent: int | None = None) -> str:
-    """Serialise JSON compactly (or indented by 2 with ``indent``), decimals as exact numbers.
-
-    orjson: the stored body of every event goes through here, and the stdlib encoder cost ingest ~20 µs
-    per event.
-    """
-    option = orjson.OPT_INDENT_2 if indent else 0
-    return orjson.dumps(value, default=_number, option=option).decode()

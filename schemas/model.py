@@ -8,16 +8,16 @@ timestamps as aware UTC datetimes with the local offset beside them, quantities 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from schemas.errors import EPCISError, IdentifierError
+from schemas.errors import IdentifierError
 from schemas.identifiers import IdKind, LotKey, parse_identifier
-from schemas.timefmt import parse_offset
 
 JsonValue = Any
 """A value as :func:`json.loads` returns it (decimals as :class:`~decimal.Decimal`)."""
@@ -145,81 +145,52 @@ class EPCISEvent:
     def lot_keys(self) -> frozenset[LotKey]:
         """The lots this event touches: LGTIN classes, Digital Links with ``/10/``, and SGTINs whose lot
         the event itself states (a ``/10/`` in the link, or ``cbvmda:lotNumber`` in commissioning ILMD)."""
-        keys: set[LotKey] = set()
-        ilmd_lot = _ilmd_lot(self.ilmd) if self.action is Action.ADD or self.type is EventType.TRANSFORMATION \
-            else None
-        for text in (*self.all_epcs(), *(q.epc_class for q in self.all_quantities())):
-            try:
-                ident = parse_identifier(text)
-            except IdentifierError:
-                continue
-            if ident.lot_key is not None:
-                keys.add(ident.lot_key)
-            elif ident.kind is IdKind.SGTIN and ilmd_lot is not None and ident.key is not None:
-                keys.add(LotKey(ident.key, ilmd_lot))
-        return frozenset(keys)
+        return lot_keys_of((*self.all_epcs(), *(q.epc_class for q in self.all_quantities())), self.stated_lot())
+
+    def stated_lot(self) -> str | None:
+        """The lot number the event states for the SGTINs it commissions or makes (see :func:`ilmd_lot`)."""
+        return ilmd_lot(self.type, self.action, self.ilmd)
 
     def validate(self) -> None:
-        """Check the rules of EPCIS 2.0 §7 that a parser alone does not enforce.
+        """Check the rules of EPCIS 2.0 §7 that a parser alone does not enforce (:func:`schemas.wire.check`,
+        which ingest runs on the Avro record). Raises :class:`EPCISError` naming the field."""
+        from schemas.avro_codec import event_to_record  # deferred: both modules build on this one
+        from schemas.wire import check
 
-        Raises :class:`EPCISError` naming the field. Identifiers that use a GS1 scheme must parse and carry
-        correct check digits; ``eventTimeZoneOffset`` must be ``±hh:mm`` within -14:00..+14:00 (events decoded
-        from Avro have not been through the JSON/XML readers that check it).
-        """
-        t = self.type
-        if parse_offset(self.event_time_zone_offset) != self.event_time_zone_offset:
-            raise EPCISError(f"{self.event_time_zone_offset!r} is not a time-zone offset of the form +hh:mm or "
-                             "-hh:mm", field="eventTimeZoneOffset")
-        if t is not EventType.TRANSFORMATION and self.action is None:
-            raise EPCISError(f"is required for {t.value}", field="action")
-        if t is EventType.TRANSFORMATION and self.action is not None:
-            raise EPCISError("is not allowed on a TransformationEvent", field="action")
-        if t is EventType.OBJECT and not (self.epc_list or self.quantity_list or self.sensor_element_list):
-            raise EPCISError("an ObjectEvent needs a non-empty epcList or quantityList", field="epcList")
-        if t in (EventType.AGGREGATION, EventType.ASSOCIATION) and self.action is not Action.OBSERVE \
-                and not self.parent_id:
-            raise EPCISError(f"is required for {t.value} with action {self.action}", field="parentID")
-        if t is EventType.TRANSACTION and not self.biz_transaction_list:
-            raise EPCISError("a TransactionEvent needs at least one bizTransaction", field="bizTransactionList")
-        if t is EventType.TRANSFORMATION:
-            has_in = bool(self.input_epc_list or self.input_quantity_list)
-            has_out = bool(self.output_epc_list or self.output_quantity_list)
-            if not ((has_in and has_out) or (self.transformation_id and (has_in or has_out))):
-                raise EPCISError("a TransformationEvent needs inputs and outputs, or a transformationID with "
-                                 "either", field="inputEPCList")
-        for name, values in (("epcList", self.epc_list), ("childEPCs", self.child_epcs),
-                             ("inputEPCList", self.input_epc_list), ("outputEPCList", self.output_epc_list)):
-            for i, text in enumerate(values):
-                _check_identifier(text, f"{name}/{i}")
-        if self.parent_id:
-            _check_identifier(self.parent_id, "parentID")
-        for name, qs in (("quantityList", self.quantity_list), ("childQuantityList", self.child_quantity_list),
-                         ("inputQuantityList", self.input_quantity_list),
-                         ("outputQuantityList", self.output_quantity_list)):
-            for i, q in enumerate(qs):
-                _check_identifier(q.epc_class, f"{name}/{i}/epcClass")
-                if q.quantity is not None and q.quantity < 0:
-                    raise EPCISError(f"{q.quantity} is negative", field=f"{name}/{i}/quantity")
-                if q.uom is not None and not ((2 <= len(q.uom) <= 3 and q.uom.isalnum() and q.uom.isupper())
-                                              or q.uom.isdigit()):
-                    raise EPCISError(f"{q.uom!r} is not a UN/ECE Rec 20 unit code", field=f"{name}/{i}/uom")
-        for name, loc in (("readPoint", self.read_point), ("bizLocation", self.biz_location)):
-            if loc:
-                _check_identifier(loc, f"{name}/id")
+        check(event_to_record(self))
 
 
-def _check_identifier(text: str, field_name: str) -> None:
+def lot_keys_of(identifiers: Iterable[str], lot_from_ilmd: str | None) -> frozenset[LotKey]:
+    """The lots named by ``identifiers``: lot-level ones directly, SGTINs with the lot their ILMD states."""
+    keys: set[LotKey] = set()
+    for text in identifiers:
+        ref = _lot_ref(text)
+        if isinstance(ref, LotKey):
+            keys.add(ref)
+        elif ref is not None and lot_from_ilmd is not None:
+            keys.add(LotKey(ref, lot_from_ilmd))
+    return frozenset(keys)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _lot_ref(text: str) -> LotKey | str | None:
+    """The lot ``text`` names; for an SGTIN without one, its GTIN (the lot may come from ILMD); else None."""
     try:
-        parse_identifier(text)
-    except IdentifierError as exc:
-        raise EPCISError(exc.message, field=field_name) from None
+        ident = parse_identifier(text)
+    except IdentifierError:
+        return None
+    if ident.lot_key is not None:
+        return ident.lot_key
+    return ident.key if ident.kind is IdKind.SGTIN else None
 
 
 _LOT_NUMBER_KEYS = ("cbvmda:lotNumber", "urn:epcglobal:cbv:mda#lotNumber", "lotNumber")
 
 
-def _ilmd_lot(ilmd: dict[str, JsonValue] | None) -> str | None:
-    if not ilmd:
+def ilmd_lot(event_type: str, action: str | None, ilmd: JsonValue) -> str | None:
+    """The lot number (``cbvmda:lotNumber`` in any of its spellings) that the ILMD of a commissioning
+    (action ADD) or transformation event states for the instances it names, if any."""
+    if not isinstance(ilmd, dict) or not (action == Action.ADD or event_type == EventType.TRANSFORMATION):
         return None
     for key in _LOT_NUMBER_KEYS:
         value = ilmd.get(key)

@@ -8,7 +8,9 @@ with a reason an operator can act on (``lotline.dlq.reason``).
   unknown, and the reason says that the fields differ (naming eventTime as the example) and which schema to
   publish with. Decoding it with a guessed resolution would risk storing a wrong event;
 * malformed offset: a record with ``eventTimeZoneOffset`` ``+25:00`` (a string in Avro) rejected by
-  ``validate()``.
+  ``validate()``;
+* values only text in Avro: a quantity that is no decimal, ILMD that is no JSON, extensions that are no
+  JSON object.
 """
 
 from __future__ import annotations
@@ -82,3 +84,27 @@ def test_capture_errors_reach_the_dlq_with_clear_reasons(runtime: Runtime) -> No
     assert "a required field such as eventTime is missing" in reasons["no-event-time"]
     assert "publish with schemas/avro/epcis_event.avsc" in reasons["no-event-time"]
     assert reasons["bad-offset"] == "EPCISError: eventTimeZoneOffset: '+25:00' is outside -14:00..+14:00"
+
+
+def test_records_with_unreadable_values_reach_the_dlq(runtime: Runtime) -> None:
+    """What the Avro schema cannot rule out (a quantity that is no number, JSON text that does not parse, an
+    extension that is not an object) is named in the dead letter, and the good event is stored."""
+    codec = EventCodec()
+    good = shipment(7)
+
+    def tampered(n: int, **fields: Any) -> bytes:
+        return codec.encode_record({**event_to_record(shipment(n)), **fields})
+
+    lot = shipment(8).quantity_list[0].epc_class
+    with runtime.publisher() as pub:
+        pub.publish_raw("bad-quantity", tampered(8, quantityList=[{"epcClass": lot, "quantity": "12,5", "uom": "KGM"}]))
+        pub.publish_raw("bad-ilmd", tampered(9, ilmdJson="{not json"))
+        pub.publish_raw("list-extensions", tampered(10, extensionsJson="[1, 2]"))
+        pub.publish(good)
+    stats = runtime.ingest_worker(until_idle=True, idle_timeout_s=5).run()
+    assert (stats.stored, stats.dead_lettered) == (1, 3)
+    dlq = read_topic(runtime.settings.kafka_bootstrap or "", runtime.settings.dlq_topic, expect=3)
+    reasons = {(m.key() or b"").decode(): _header(m.headers() or [], REASON) for m in dlq}
+    assert reasons["bad-quantity"] == "EPCISError: quantityList/0/quantity: '12,5' is not a decimal number"
+    assert reasons["bad-ilmd"].startswith("EPCISError: ilmd: is not valid JSON text: ")
+    assert reasons["list-extensions"] == "EPCISError: extensions: must be a JSON object, not list"

@@ -96,17 +96,22 @@ OffsetKey = tuple[str, int]  # (topic, partition)
 BeforeCommit = Callable[[list[Rejected]], None]
 
 
+def utc_text(value: datetime) -> str:
+    """ISO 8601 text of an instant in UTC (the COPY line and the chain hash both write it)."""
+    return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
+
+
 def row_hash(prev_hash: bytes, position: int, recorded_at: datetime, event: NewEvent) -> bytes:
     """The chain hash of one row: SHA-256 over the previous row's hash and every column of this row."""
     src = event.source
     fields = (
         str(position),
-        recorded_at.astimezone(UTC).isoformat(),
+        utc_text(recorded_at),
         event.event_key,
         "1" if event.is_declaration else "0",
         event.event_id or "",
         event.event_type,
-        event.event_time.astimezone(UTC).isoformat(),
+        utc_text(event.event_time),
         event.event_tz_offset,
         event.biz_step or "",
         ",".join(event.lot_keys),

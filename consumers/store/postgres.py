@@ -32,6 +32,7 @@ from consumers.store.port import (
     classify,
     dedupe,
     row_hash,
+    utc_text,
     verify_chain,
 )
 
@@ -63,12 +64,12 @@ def copy_line(position: int, recorded_at: datetime, e: NewEvent, digest: bytes) 
     src = e.source
     cols = (
         str(position),
-        recorded_at.isoformat(),
+        utc_text(recorded_at),
         _copy_text(e.event_key),
         "t" if e.is_declaration else "f",
         "\\N" if e.event_id is None else _copy_text(e.event_id),
         e.event_type,
-        e.event_time.isoformat(),
+        utc_text(e.event_time),
         e.event_tz_offset,
         "\\N" if e.biz_step is None else _copy_text(e.biz_step),
         _copy_text(_pg_array(e.lot_keys)),

@@ -150,16 +150,6 @@ def _sscc(text: str) -> str | None:
     return ident.key if ident is not None and ident.kind is IdKind.SSCC else None
 
 
-def _ilmd_lot(event: EPCISEvent) -> str | None:
-    if not event.ilmd or not (event.action is Action.ADD or event.type is EventType.TRANSFORMATION):
-        return None
-    for key in ("cbvmda:lotNumber", "urn:epcglobal:cbv:mda#lotNumber", "lotNumber"):
-        value = event.ilmd.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
 def declaration_of(event_key: str, position: int, event: EPCISEvent) -> Declaration:
     """The retraction an error declaration (stored at ``position``) stands for."""
     decl = event.error_declaration
@@ -171,7 +161,7 @@ def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
     """Everything lineage needs from one event (an error declaration goes to :func:`declaration_of`)."""
     facts = EventFacts(event_key, position, event.event_id, event.type.value, event.event_time,
                        event.event_time_zone_offset, location=event.biz_location or event.read_point)
-    c = _Collector(facts, _ilmd_lot(event))
+    c = _Collector(facts, event.stated_lot())
     t = event.type
     if t is EventType.TRANSFORMATION:
         tkey = f"tx:{event.transformation_id}" if event.transformation_id else f"ev:{event_key}"

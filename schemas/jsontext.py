@@ -1,0 +1,36 @@
+"""JSON text in and out with exact decimals: quantities must never pick up float noise.
+
+Every stored event body is written by :func:`dumps` (orjson: the stdlib encoder cost ingest ~20 µs per
+event), and every JSON value carried as text in an Avro record is read back by :func:`loads`.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON keeping decimals exact."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def exact_number(value: Decimal) -> orjson.Fragment:
+    """A Decimal written as the exact JSON number it is (``200.0`` → ``200``, no float rounding)."""
+    text = str(int(value)) if value == value.to_integral_value() else format(value.normalize(), "f")
+    return orjson.Fragment(text)
+
+
+def _default(o: Any) -> orjson.Fragment:
+    if not isinstance(o, Decimal):
+        raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+    return exact_number(o)
+
+
+def dumps(value: Any, *, indent: int | None = None) -> str:
+    """Serialise JSON compactly (or indented by 2 with ``indent``), decimals as exact numbers."""
+    option = orjson.OPT_INDENT_2 if indent else 0
+    return orjson.dumps(value, default=_default, option=option).decode()
