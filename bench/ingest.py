@@ -23,7 +23,8 @@ import uuid
 import psutil
 import sqlalchemy as sa
 
-from bench.common import broker, machine, rss_mb, scratch_database
+from bench.common import broker, cpu_seconds, machine, rss_mb, scratch_database
+from consumers.ingest import IngestStats
 from lotline.logconfig import configure_logging
 from lotline.settings import Settings
 from lotline.wiring import Runtime
@@ -43,12 +44,20 @@ def publish(rt: Runtime, n: int, seed: int) -> float:
 
 def ingest(rt: Runtime) -> dict[str, float]:
     marks: list[tuple[float, int, float]] = []  # (time, events consumed, rss MB) after each batch
+    cpu: list[tuple[float, ...]] = []  # (worker, postgres, broker) CPU seconds after each batch
+
+    def on_batch(stats: IngestStats) -> None:
+        marks.append((time.perf_counter(), stats.consumed, rss_mb()))
+        cpu[1:] = [_cpu_of(rt)]  # keeps the first sample and the latest
+        if len(marks) == 1:
+            cpu.insert(0, cpu[0])
+
     started = time.perf_counter()
-    worker = rt.ingest_worker(until_idle=True, idle_timeout_s=20, on_batch=lambda stats: marks.append(
-        (time.perf_counter(), stats.consumed, rss_mb())))
+    worker = rt.ingest_worker(until_idle=True, idle_timeout_s=20, on_batch=on_batch)
     stats = worker.run()
     first_t, first_n, _ = marks[0]
     last_t, last_n, _ = marks[-1]
+    per_k = [(b - a) / max(last_n - first_n, 1) * 1e6 for a, b in zip(cpu[0], cpu[1], strict=True)]
     rss = [m[2] for m in marks]
     tenth = max(1, len(rss) // 10)
     return {
@@ -59,7 +68,14 @@ def ingest(rt: Runtime) -> dict[str, float]:
         "rss_peak": max(rss),
         "rss_end": rss[-1],
         "batches": len(marks),
+        "cpu_worker_ms": per_k[0], "cpu_postgres_ms": per_k[1], "cpu_broker_ms": per_k[2],
     }
+
+
+def _cpu_of(rt: Runtime) -> tuple[float, ...]:
+    database = rt.engine.url.database or ""
+    broker_port = (rt.settings.kafka_bootstrap or "").rsplit(":", 1)[-1]
+    return (cpu_seconds(), cpu_seconds("postgres", f" {database} "), cpu_seconds("tansu", f":{broker_port} "))
 
 
 def ingest_processes(rt: Runtime, processes: int) -> dict[str, float]:
@@ -146,6 +162,8 @@ def main() -> None:
     print(f"ratio ingest / raw COPY: {result['rate'] / copy['stream']:.2f} (one stream), "
           f"{result['rate'] / copy['batched']:.2f} (batched)")
     if args.processes == 1:
+        print(f"CPU per 1,000 events: ingest worker {result['cpu_worker_ms']:.0f} ms, PostgreSQL "
+              f"{result['cpu_postgres_ms']:.0f} ms, broker {result['cpu_broker_ms']:.0f} ms")
         print(f"consumer RSS: {result['rss_at_10pct']:.0f} MB at 10%, peak {result['rss_peak']:.0f} MB, "
               f"end {result['rss_end']:.0f} MB")
 

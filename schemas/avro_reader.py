@@ -119,12 +119,14 @@ def _value(em: _Emitter, schema: Any, names: dict[str, Any], indent: int, target
         em.emit(indent, f"{target} = d[p] == 1")
         em.emit(indent, "p += 1")
     elif kind in ("int", "long"):
-        em.long(indent, target)
-        if logical == "timestamp-micros":
-            em.emit(indent, f"{target} = _EPOCH + _timedelta(microseconds={target})")
-        elif logical == "timestamp-millis":
-            em.emit(indent, f"{target} = _EPOCH + _timedelta(milliseconds={target})")
-        elif logical is not None:
+        if logical is None:
+            em.long(indent, target)
+        elif logical in ("timestamp-micros", "timestamp-millis"):
+            count = em.var("t")  # a variable of its own: each variable keeps one type
+            em.long(indent, count)
+            unit = "microseconds" if logical == "timestamp-micros" else "milliseconds"
+            em.emit(indent, f"{target} = _EPOCH + _timedelta({unit}={count})")
+        else:
             raise UnsupportedSchema(f"logical type {logical}")
     elif kind in ("float", "double"):
         size, unpack = (4, "_FLOAT") if kind == "float" else (8, "_DOUBLE")

@@ -52,7 +52,14 @@ def _digits(text: str) -> bool:
 
 
 def _with_check(data: str) -> str:
-    return data + str(gs1_check_digit(data))
+    """``data`` (already known to be ASCII digits) followed by its check digit."""
+    b = data.encode()
+    odd, even = b[-1::-2], b[-2::-2]
+    total = 3 * (sum(odd) - 48 * len(odd)) + sum(even) - 48 * len(even)
+    return data + _DIGIT_TEXT[(10 - total % 10) % 10]
+
+
+_DIGIT_TEXT = "0123456789"
 
 
 def _verify(key: str, what: str, original: str) -> str:
@@ -171,11 +178,22 @@ def _gtin_from_epc(cp: str, item_ref: str, original: str) -> str:
     return _with_check(item_ref[0] + cp + item_ref[1:])
 
 
+_LOWER_FORMS = {"urn:epc:class:lgtin:": ("class", "lgtin"), "urn:epc:id:sscc:": ("id", "sscc"),
+                "urn:epc:id:sgtin:": ("id", "sgtin"), "urn:epc:id:sgln:": ("id", "sgln")}
+
+
 def _parse_epc_urn(text: str) -> Identifier:
-    m = _EPC_URN.fullmatch(text)
-    if m is None:
-        raise IdentifierError(f"{text!r} is not an EPC URN")
-    form, scheme, body = m.group(1).lower(), m.group(2).lower(), m.group(3)
+    # the usual lower-case prefixes are split off without the regex (same result: the regex's ``(.+)``
+    # takes any non-empty body without a newline)
+    head = text[:text.find(":", text.find(":", 8) + 1) + 1]  # up to the colon after the scheme
+    known = _LOWER_FORMS.get(head)
+    if known is not None and len(text) > len(head) and "\n" not in text:
+        (form, scheme), body = known, text[len(head):]
+    else:
+        m = _EPC_URN.fullmatch(text)
+        if m is None:
+            raise IdentifierError(f"{text!r} is not an EPC URN")
+        form, scheme, body = m.group(1).lower(), m.group(2).lower(), m.group(3)
     if form == "class" and scheme == "lgtin":
         cp, item, lot = _split(body, 3, text)
         return Identifier(IdKind.LGTIN, text, _gtin_from_epc(cp, item, text), lot=unquote(lot))
@@ -267,6 +285,35 @@ def parse_identifier(text: str) -> Identifier:
     check digit is wrong. Results are cached: the same lot and location identifiers recur in event after
     event, and parsing them was the ingest hot spot.
     """
+    return _parse_identifier(text)
+
+
+_UNSEEN = object()
+_LOT_REFS: dict[str, LotKey | str | None] = {}
+_LOT_REFS_LIMIT = 1 << 17
+
+
+def lot_ref(text: str) -> LotKey | str | None:
+    """What the identifier ``text`` says about lots: the :class:`LotKey` it names; for an SGTIN without a
+    lot, its GTIN-14 (the event's ILMD may state the lot); else None.
+
+    Raises :class:`IdentifierError` like :func:`parse_identifier`. Ingest asks this for every identifier of
+    every event, once to validate and once for the event's lots, so valid answers are kept in a plain dict
+    (emptied when it reaches 131,072 entries): a hit is one dictionary lookup.
+    """
+    ref = _LOT_REFS.get(text, _UNSEEN)
+    if ref is _UNSEEN:
+        ident = _parse_identifier(text)
+        ref = ident.lot_key
+        if ref is None and ident.kind is IdKind.SGTIN:
+            ref = ident.key
+        if len(_LOT_REFS) >= _LOT_REFS_LIMIT:
+            _LOT_REFS.clear()
+        _LOT_REFS[text] = ref
+    return ref  # type: ignore[return-value]
+
+
+def _parse_identifier(text: str) -> Identifier:
     text = text.strip()
     if text[:8].lower() == "urn:epc:":
         return _parse_epc_urn(text)

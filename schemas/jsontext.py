@@ -6,6 +6,7 @@ event), and every JSON value carried as text in an Avro record is read back by :
 
 from __future__ import annotations
 
+import functools
 import json
 from decimal import Decimal
 from typing import Any
@@ -18,8 +19,10 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
+@functools.lru_cache(maxsize=4096)
 def exact_number(value: Decimal) -> orjson.Fragment:
-    """A Decimal written as the exact JSON number it is (``200.0`` → ``200``, no float rounding)."""
+    """A Decimal written as the exact JSON number it is (``200.0`` → ``200``, no float rounding); cached by
+    value (equal Decimals print alike), since a plant's quantities repeat."""
     text = str(int(value)) if value == value.to_integral_value() else format(value.normalize(), "f")
     return orjson.Fragment(text)
 

@@ -8,7 +8,6 @@ timestamps as aware UTC datetimes with the local offset beside them, quantities 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from schemas.errors import IdentifierError
-from schemas.identifiers import IdKind, LotKey, parse_identifier
+from schemas.identifiers import LotKey, lot_ref
 
 JsonValue = Any
 """A value as :func:`json.loads` returns it (decimals as :class:`~decimal.Decimal`)."""
@@ -172,16 +171,12 @@ def lot_keys_of(identifiers: Iterable[str], lot_from_ilmd: str | None) -> frozen
     return frozenset(keys)
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _lot_ref(text: str) -> LotKey | str | None:
     """The lot ``text`` names; for an SGTIN without one, its GTIN (the lot may come from ILMD); else None."""
     try:
-        ident = parse_identifier(text)
+        return lot_ref(text)
     except IdentifierError:
         return None
-    if ident.lot_key is not None:
-        return ident.lot_key
-    return ident.key if ident.kind is IdKind.SGTIN else None
 
 
 _LOT_NUMBER_KEYS = ("cbvmda:lotNumber", "urn:epcglobal:cbv:mda#lotNumber", "lotNumber")

@@ -12,12 +12,13 @@ Field names in errors are the JSON-LD names, which are also the record's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from schemas.errors import EPCISError, IdentifierError
-from schemas.identifiers import LotKey, parse_identifier
+from schemas.identifiers import LotKey, lot_ref
 from schemas.jsontext import loads
 from schemas.model import JsonValue, ilmd_lot, lot_keys_of
 from schemas.timefmt import format_timestamp, parse_offset
@@ -49,20 +50,29 @@ def _json_object(text: str | None, name: str) -> dict[str, JsonValue]:
 
 def _check_identifier(text: str, field_name: str) -> None:
     try:
-        parse_identifier(text)
+        lot_ref(text)  # validates, and keeps what lot_keys() will ask for
     except IdentifierError as exc:
         raise EPCISError(exc.message, field=field_name) from None
 
 
 def _quantity(text: str, field_name: str) -> Decimal:
+    value = _decimal(text)
+    if isinstance(value, str):
+        raise EPCISError(value, field=field_name)
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _decimal(text: str) -> Decimal | str:
+    """The quantity ``text`` as a Decimal, or what is wrong with it (cached: a plant's quantities repeat)."""
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise EPCISError(f"{text!r} is not a decimal number", field=field_name) from None
+        return f"{text!r} is not a decimal number"
     if not value.is_finite():
-        raise EPCISError(f"{text!r} is not a finite number", field=field_name)
+        return f"{text!r} is not a finite number"
     if value < 0:
-        raise EPCISError(f"{value} is negative", field=field_name)
+        return f"{value} is negative"
     return value
 
 
@@ -97,21 +107,43 @@ def check(r: Record) -> None:
             raise EPCISError("a TransformationEvent needs inputs and outputs, or a transformationID with "
                              "either", field="inputEPCList")
     for name in EPC_LISTS:
-        for i, text in enumerate(r[name]):
-            _check_identifier(text, f"{name}/{i}")
+        if r[name]:
+            _check_identifiers(r[name], name)
     if r["parentID"]:
         _check_identifier(r["parentID"], "parentID")
     for name in QUANTITY_LISTS:
-        for i, q in enumerate(r[name]):
-            _check_identifier(q["epcClass"], f"{name}/{i}/epcClass")
-            if q["quantity"] is not None:
-                _quantity(q["quantity"], f"{name}/{i}/quantity")
-            uom = q["uom"]
-            if uom is not None and not ((2 <= len(uom) <= 3 and uom.isalnum() and uom.isupper()) or uom.isdigit()):
-                raise EPCISError(f"{uom!r} is not a UN/ECE Rec 20 unit code", field=f"{name}/{i}/uom")
+        if r[name]:
+            _check_quantities(r[name], name)
     for name in ("readPoint", "bizLocation"):
         if r[name]:
             _check_identifier(r[name], f"{name}/id")
+
+
+def _check_identifiers(texts: Sequence[str], name: str) -> None:
+    for i, text in enumerate(texts):  # the field name is only written out for an error
+        try:
+            lot_ref(text)
+        except IdentifierError as exc:
+            raise EPCISError(exc.message, field=f"{name}/{i}") from None
+
+
+_UNITS_SEEN: set[str] = set()
+
+
+def _check_quantities(items: Sequence[Mapping[str, Any]], name: str) -> None:
+    for i, q in enumerate(items):
+        try:
+            lot_ref(q["epcClass"])
+        except IdentifierError as exc:
+            raise EPCISError(exc.message, field=f"{name}/{i}/epcClass") from None
+        if q["quantity"] is not None and isinstance(problem := _decimal(q["quantity"]), str):
+            raise EPCISError(problem, field=f"{name}/{i}/quantity")
+        uom = q["uom"]
+        if uom is not None and uom not in _UNITS_SEEN:
+            if not ((2 <= len(uom) <= 3 and uom.isalnum() and uom.isupper()) or uom.isdigit()):
+                raise EPCISError(f"{uom!r} is not a UN/ECE Rec 20 unit code", field=f"{name}/{i}/uom")
+            if len(_UNITS_SEEN) < 4096:
+                _UNITS_SEEN.add(uom)
 
 
 def lot_keys(r: Record, ilmd: JsonValue) -> frozenset[LotKey]:
@@ -132,7 +164,7 @@ def _quantities(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for q in items:
         item: dict[str, Any] = {"epcClass": q["epcClass"]}
         if q["quantity"] is not None:
-            item["quantity"] = Decimal(q["quantity"])
+            item["quantity"] = _quantity(q["quantity"], "quantity")
         if q["uom"] is not None:
             item["uom"] = q["uom"]
         out.append(item)
@@ -144,64 +176,64 @@ def to_jsonld(r: Record) -> dict[str, Any]:
     :class:`~decimal.Decimal` (which :func:`schemas.jsontext.dumps` writes exactly).
 
     Raises :class:`EPCISError` on JSON text that does not parse or, where EPCIS needs an object, is not one.
+    Every stored event passes through here: absent members cost one test each, nothing more.
     """
     out: dict[str, Any] = {"type": r["type"]}
-    if r["eventID"] is not None:
-        out["eventID"] = r["eventID"]
+    if (v := r["eventID"]) is not None:
+        out["eventID"] = v
     out["eventTime"] = format_timestamp(r["eventTime"])
-    if r["recordTime"] is not None:
-        out["recordTime"] = format_timestamp(r["recordTime"])
+    if (v := r["recordTime"]) is not None:
+        out["recordTime"] = format_timestamp(v)
     out["eventTimeZoneOffset"] = r["eventTimeZoneOffset"]
-    ed = r["errorDeclaration"]
-    if ed is not None:
+    if (ed := r["errorDeclaration"]) is not None:
         decl: dict[str, Any] = {"declarationTime": format_timestamp(ed["declarationTime"])}
         if ed["reason"] is not None:
             decl["reason"] = ed["reason"]
         if ed["correctiveEventIDs"]:
             decl["correctiveEventIDs"] = list(ed["correctiveEventIDs"])
-        decl.update(_json_object(ed["extensionsJson"], "errorDeclaration"))
+        if ed["extensionsJson"] is not None:
+            decl.update(_json_object(ed["extensionsJson"], "errorDeclaration"))
         out["errorDeclaration"] = decl
-    cert = json_field(r["certificationInfoJson"], "certificationInfo")
-    if cert is not None:
+    if (v := r["certificationInfoJson"]) is not None and (cert := json_field(v, "certificationInfo")) is not None:
         out["certificationInfo"] = cert
-    if r["parentID"] is not None:
-        out["parentID"] = r["parentID"]
+    if (v := r["parentID"]) is not None:
+        out["parentID"] = v
     for name in EPC_LISTS:
-        if r[name]:
-            out[name] = list(r[name])
+        if v := r[name]:
+            out[name] = list(v)
     for name in QUANTITY_LISTS:
-        if r[name]:
-            out[name] = _quantities(r[name])
-    if r["action"] is not None:
-        out["action"] = r["action"]
-    if r["transformationID"] is not None:
-        out["transformationID"] = r["transformationID"]
-    if r["bizStep"] is not None:
-        out["bizStep"] = r["bizStep"]
-    if r["disposition"] is not None:
-        out["disposition"] = r["disposition"]
-    pd = r["persistentDisposition"]
-    if pd is not None:
+        if v := r[name]:
+            out[name] = _quantities(v)
+    if (v := r["action"]) is not None:
+        out["action"] = v
+    if (v := r["transformationID"]) is not None:
+        out["transformationID"] = v
+    if (v := r["bizStep"]) is not None:
+        out["bizStep"] = v
+    if (v := r["disposition"]) is not None:
+        out["disposition"] = v
+    if (pd := r["persistentDisposition"]) is not None:
         out["persistentDisposition"] = {k: list(pd[k]) for k in ("set", "unset") if pd[k]}
-    for name, ext in (("readPoint", "readPointExtensionsJson"), ("bizLocation", "bizLocationExtensionsJson")):
-        if r[name] is not None:
-            out[name] = {"id": r[name], **_json_object(r[ext], name)}
-    if r["bizTransactionList"]:
+    if (v := r["readPoint"]) is not None:
+        ext = r["readPointExtensionsJson"]
+        out["readPoint"] = {"id": v} if ext is None else {"id": v, **_json_object(ext, "readPoint")}
+    if (v := r["bizLocation"]) is not None:
+        ext = r["bizLocationExtensionsJson"]
+        out["bizLocation"] = {"id": v} if ext is None else {"id": v, **_json_object(ext, "bizLocation")}
+    if v := r["bizTransactionList"]:
         out["bizTransactionList"] = [
             {"type": b["type"], "bizTransaction": b["bizTransaction"]} if b["type"] is not None
             else {"bizTransaction": b["bizTransaction"]}
-            for b in r["bizTransactionList"]
+            for b in v
         ]
-    if r["sourceList"]:
-        out["sourceList"] = [{"type": s["type"], "source": s["source"]} for s in r["sourceList"]]
-    if r["destinationList"]:
-        out["destinationList"] = [{"type": d["type"], "destination": d["destination"]}
-                                  for d in r["destinationList"]]
-    sensors = json_field(r["sensorElementListJson"], "sensorElementList")
-    if sensors is not None:
+    if v := r["sourceList"]:
+        out["sourceList"] = [{"type": s["type"], "source": s["source"]} for s in v]
+    if v := r["destinationList"]:
+        out["destinationList"] = [{"type": d["type"], "destination": d["destination"]} for d in v]
+    if (v := r["sensorElementListJson"]) is not None and (sensors := json_field(v, "sensorElementList")) is not None:
         out["sensorElementList"] = sensors
-    ilmd = json_field(r["ilmdJson"], "ilmd")
-    if ilmd is not None:
+    if (v := r["ilmdJson"]) is not None and (ilmd := json_field(v, "ilmd")) is not None:
         out["ilmd"] = ilmd
-    out.update(_json_object(r["extensionsJson"], "extensions"))
+    if (v := r["extensionsJson"]) is not None:
+        out.update(_json_object(v, "extensions"))
     return out

@@ -8,12 +8,13 @@ events they produced: that is what makes ingest exactly-once.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
+
+from schemas.timefmt import utc_text
 
 GENESIS_HASH = bytes(32)
 
@@ -95,13 +96,6 @@ class VerifyResult:
 
 OffsetKey = tuple[str, int]  # (topic, partition)
 BeforeCommit = Callable[[list[Rejected]], None]
-
-
-@functools.lru_cache(maxsize=4)
-def utc_text(value: datetime) -> str:
-    """ISO 8601 text of an instant in UTC. The chain hash and the COPY line both write each row's event time
-    and the batch's record time, one right after the other: the small cache makes that one conversion."""
-    return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
 
 
 def row_hash(prev_hash: bytes, position: int, recorded_at: datetime, event: NewEvent) -> bytes:

@@ -32,9 +32,9 @@ from consumers.store.port import (
     classify,
     dedupe,
     row_hash,
-    utc_text,
     verify_chain,
 )
+from schemas.timefmt import utc_text
 
 APPEND_LOCK_ID = 0x4C4F544C494E45  # "LOTLINE": the advisory lock that serialises appends
 
