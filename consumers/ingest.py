@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import signal
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -78,6 +79,12 @@ class _Batch:
     offsets: dict[OffsetKey, int] = field(default_factory=dict)
     by_identity: dict[tuple[str, bool], Message] = field(default_factory=dict)
     dead_lettered: int = 0
+
+
+GIL_SWITCH_INTERVAL_S = 0.0005
+"""How long the decoding thread may hold the GIL while the writer thread waits for it. The writer gives the
+GIL up on every round trip to PostgreSQL and must win it back each time; at Python's default of 5 ms the
+writer spent more time waiting than writing (measured: a 60K-event ingest's writer 8.0 s -> 5.6 s)."""
 
 
 def _collect_rarely() -> None:
@@ -152,6 +159,8 @@ class IngestWorker:
         """
         opts = self.options
         _collect_rarely()
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self._consumer.subscribe([opts.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_revoke)
         last_activity = time.monotonic()
@@ -172,6 +181,7 @@ class IngestWorker:
             self._writer.shutdown(wait=True)
             self._consumer.close()
             self.dlq.close()
+            sys.setswitchinterval(switch_interval)
         log.info("ingest stopped", **self._summary())
         return self.stats
 

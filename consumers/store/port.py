@@ -98,17 +98,22 @@ OffsetKey = tuple[str, int]  # (topic, partition)
 BeforeCommit = Callable[[list[Rejected]], None]
 
 
-def row_hash(prev_hash: bytes, position: int, recorded_at: datetime, event: NewEvent) -> bytes:
-    """The chain hash of one row: SHA-256 over the previous row's hash and every column of this row."""
+def row_hash(prev_hash: bytes, position: int, recorded_at: datetime | str, event: NewEvent,
+             event_time: str | None = None) -> bytes:
+    """The chain hash of one row: SHA-256 over the previous row's hash and every column of this row.
+
+    ``recorded_at`` and ``event_time`` may be given as their :func:`utc_text` already: an append writes the
+    same texts into its COPY lines, and a batch shares one record time.
+    """
     src = event.source
     fields = (
         str(position),
-        utc_text(recorded_at),
+        recorded_at if isinstance(recorded_at, str) else utc_text(recorded_at),
         event.event_key,
         "1" if event.is_declaration else "0",
         event.event_id or "",
         event.event_type,
-        utc_text(event.event_time),
+        utc_text(event.event_time) if event_time is None else event_time,
         event.event_tz_offset,
         event.biz_step or "",
         ",".join(event.lot_keys),

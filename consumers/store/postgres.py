@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,21 +54,24 @@ def _copy_text(value: str) -> str:
 
 
 def _pg_array(items: Sequence[str]) -> str:
-    inner = ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items)
-    return "{" + inner + "}"
+    """A PostgreSQL text[] literal, every element quoted."""
+    inner = '","'.join(items)
+    if "\\" in inner or '"' in inner:  # only then does an element need escaping
+        inner = '","'.join(i.replace("\\", "\\\\").replace('"', '\\"') for i in items)
+    return '{"' + inner + '"}' if items else "{}"
 
 
-def copy_line(position: int, recorded_at: datetime, e: NewEvent, digest: bytes) -> str:
-    """One row of ``COPY events FROM STDIN`` text format (shared with the COPY baseline in bench/)."""
+def copy_line(position: int, recorded_at: str, e: NewEvent, digest: bytes, event_time: str) -> str:
+    """One row of ``COPY events FROM STDIN`` text format; times as :func:`utc_text` gives them."""
     src = e.source
-    cols = (
+    return "\t".join((
         str(position),
-        utc_text(recorded_at),
+        recorded_at,
         _copy_text(e.event_key),
         "t" if e.is_declaration else "f",
         "\\N" if e.event_id is None else _copy_text(e.event_id),
         e.event_type,
-        utc_text(e.event_time),
+        event_time,
         e.event_tz_offset,
         "\\N" if e.biz_step is None else _copy_text(e.biz_step),
         _copy_text(_pg_array(e.lot_keys)),
@@ -78,8 +80,7 @@ def copy_line(position: int, recorded_at: datetime, e: NewEvent, digest: bytes) 
         "\\N" if src is None else str(src.offset),
         _copy_text(e.body),
         "\\\\x" + digest.hex(),
-    )
-    return "\t".join(cols) + "\n"
+    )) + "\n"
 
 
 class PostgresEventStore:
@@ -105,26 +106,33 @@ class PostgresEventStore:
             fresh = self._filter_stored(cur, kept, result)
             if before_commit is not None:
                 before_commit(result.rejected)
-            cur.execute("SELECT position, row_hash FROM events ORDER BY position DESC LIMIT 1")
-            tail = cur.fetchone()
-            pos, prev = (tail[0], bytes(tail[1])) if tail else (0, GENESIS_HASH)
+            # the chain's tail and the batch's record time, in one round trip
+            cur.execute("SELECT t.position, t.row_hash, clock_timestamp() FROM (SELECT) AS one LEFT JOIN LATERAL "
+                        "(SELECT position, row_hash FROM events ORDER BY position DESC LIMIT 1) AS t ON true")
+            last, last_hash, clock = _one(cur)
+            pos, prev = (last, bytes(last_hash)) if last is not None else (0, GENESIS_HASH)
             if fresh:
-                cur.execute("SELECT clock_timestamp()")
-                now: datetime = _one(cur)[0].astimezone(UTC)
+                now = utc_text(clock)
                 buf = io.StringIO()
                 for e in fresh:
                     pos += 1
-                    prev = row_hash(prev, pos, now, e)
-                    buf.write(copy_line(pos, now, e, prev))
-                buf.seek(0)
-                cur.copy_expert(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN", buf)
+                    event_time = utc_text(e.event_time)
+                    prev = row_hash(prev, pos, now, e, event_time)
+                    buf.write(copy_line(pos, now, e, prev, event_time))
+                data = buf.getvalue().encode()
+                # one read of the whole batch: psycopg2 takes the GIL for every chunk it reads, and each time
+                # waits for the decoding thread to give it up (up to 5 ms a chunk, hundreds of chunks a batch)
+                cur.copy_expert(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN", io.BytesIO(data),
+                                size=len(data) + 1)
             if group is not None and offsets:
-                cur.executemany(
-                    "INSERT INTO ingest_offsets (group_id, topic, partition, next_offset) VALUES (%s, %s, %s, %s) "
+                keys = list(offsets)
+                cur.execute(
+                    "INSERT INTO ingest_offsets (group_id, topic, partition, next_offset) "
+                    "SELECT %s, t, p, o FROM unnest(%s::text[], %s::integer[], %s::bigint[]) AS x(t, p, o) "
                     "ON CONFLICT (group_id, topic, partition) DO UPDATE "
                     "SET next_offset = GREATEST(ingest_offsets.next_offset, EXCLUDED.next_offset), "
                     "updated_at = now()",
-                    [(group, t, p, o) for (t, p), o in offsets.items()],
+                    (group, [t for t, _ in keys], [p for _, p in keys], [offsets[k] for k in keys]),
                 )
             raw.commit()
         except BaseException:
