@@ -98,17 +98,20 @@ OffsetKey = tuple[str, int]  # (topic, partition)
 BeforeCommit = Callable[[list[Rejected]], None]
 
 
-def row_hash(prev_hash: bytes, position: int, recorded_at: datetime | str, event: NewEvent,
-             event_time: str | None = None) -> bytes:
-    """The chain hash of one row: SHA-256 over the previous row's hash and every column of this row.
+def row_hash(prev_hash: bytes, position: int, recorded_at: datetime | str, event: NewEvent) -> bytes:
+    """The chain hash of one row: SHA-256 over the previous row's hash and every column of this row
+    (``recorded_at`` may be given as its :func:`utc_text` already)."""
+    recorded = recorded_at if isinstance(recorded_at, str) else utc_text(recorded_at)
+    return chain_link(prev_hash, position, recorded, hash_tail(event))
 
-    ``recorded_at`` and ``event_time`` may be given as their :func:`utc_text` already: an append writes the
-    same texts into its COPY lines, and a batch shares one record time.
-    """
+
+def hash_tail(event: NewEvent, event_time: str | None = None) -> bytes:
+    """What a row's chain hash covers after its position and record time: every other column, which is
+    known before the row has a place in the chain. An append computes it before it takes the append lock;
+    :func:`chain_link` adds the place. ``event_time`` may be given as its :func:`utc_text` already."""
     src = event.source
-    fields = (
-        str(position),
-        recorded_at if isinstance(recorded_at, str) else utc_text(recorded_at),
+    return "\x1f".join((
+        "",  # the separator after the record time
         event.event_key,
         "1" if event.is_declaration else "0",
         event.event_id or "",
@@ -119,9 +122,14 @@ def row_hash(prev_hash: bytes, position: int, recorded_at: datetime | str, event
         ",".join(event.lot_keys),
         "" if src is None else f"{src.topic}|{src.partition}|{src.offset}",
         event.content_hash.hex(),
-    )
+    )).encode()
+
+
+def chain_link(prev_hash: bytes, position: int, recorded: str, tail: bytes) -> bytes:
+    """SHA-256 over the previous hash, ``position``, the record time text and the row's :func:`hash_tail`."""
     h = hashlib.sha256(prev_hash)
-    h.update("\x1f".join(fields).encode())
+    h.update(f"{position}\x1f{recorded}".encode())
+    h.update(tail)
     return h.digest()
 
 

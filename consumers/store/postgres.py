@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,9 +29,10 @@ from consumers.store.port import (
     SourceRef,
     StoredEvent,
     VerifyResult,
+    chain_link,
     classify,
     dedupe,
-    row_hash,
+    hash_tail,
     verify_chain,
 )
 from schemas.timefmt import utc_text
@@ -61,12 +63,12 @@ def _pg_array(items: Sequence[str]) -> str:
     return '{"' + inner + '"}' if items else "{}"
 
 
-def copy_line(position: int, recorded_at: str, e: NewEvent, digest: bytes, event_time: str) -> str:
-    """One row of ``COPY events FROM STDIN`` text format; times as :func:`utc_text` gives them."""
+def copy_middle(e: NewEvent, event_time: str) -> str:
+    """The columns of ``e``'s ``COPY events FROM STDIN`` line (text format) between its record time and its
+    hash, i.e. all that is known before the row has a place in the chain (``event_time`` as :func:`utc_text`
+    gives it)."""
     src = e.source
     return "\t".join((
-        str(position),
-        recorded_at,
         _copy_text(e.event_key),
         "t" if e.is_declaration else "f",
         "\\N" if e.event_id is None else _copy_text(e.event_id),
@@ -79,8 +81,22 @@ def copy_line(position: int, recorded_at: str, e: NewEvent, digest: bytes, event
         "\\N" if src is None else str(src.partition),
         "\\N" if src is None else str(src.offset),
         _copy_text(e.body),
-        "\\\\x" + digest.hex(),
-    )) + "\n"
+    ))
+
+
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """An event with the parts of its row that do not depend on its place in the chain, computed before
+    the append lock is taken so that the lock is held for little more than the COPY."""
+
+    event: NewEvent
+    hash_tail: bytes
+    copy_middle: str
+
+    @classmethod
+    def of(cls, e: NewEvent) -> _Staged:
+        event_time = utc_text(e.event_time)
+        return cls(e, hash_tail(e, event_time), copy_middle(e, event_time))
 
 
 class PostgresEventStore:
@@ -99,6 +115,7 @@ class PostgresEventStore:
     ) -> AppendResult:
         kept, dupes = dedupe(events)
         result = AppendResult(duplicates=dupes)
+        staged = {id(e): _Staged.of(e) for e in kept}
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
@@ -113,13 +130,13 @@ class PostgresEventStore:
             pos, prev = (last, bytes(last_hash)) if last is not None else (0, GENESIS_HASH)
             if fresh:
                 now = utc_text(clock)
-                buf = io.StringIO()
+                lines = []
                 for e in fresh:
+                    row = staged[id(e)]
                     pos += 1
-                    event_time = utc_text(e.event_time)
-                    prev = row_hash(prev, pos, now, e, event_time)
-                    buf.write(copy_line(pos, now, e, prev, event_time))
-                data = buf.getvalue().encode()
+                    prev = chain_link(prev, pos, now, row.hash_tail)
+                    lines.append(f"{pos}\t{now}\t{row.copy_middle}\t\\\\x{prev.hex()}\n")
+                data = "".join(lines).encode()
                 # one read of the whole batch: psycopg2 takes the GIL for every chunk it reads, and each time
                 # waits for the decoding thread to give it up (up to 5 ms a chunk, hundreds of chunks a batch)
                 cur.copy_expert(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN", io.BytesIO(data),
