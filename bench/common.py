@@ -28,20 +28,29 @@ def rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / 2**20
 
 
-def cpu_seconds(name: str | None = None, marker: str = "") -> float:
-    """CPU time (user + system) used so far by this process, or, with ``name``, summed over the processes of
-    that name whose command line contains ``marker`` (``postgres`` and the database name for the backends
-    serving a benchmark, ``tansu`` and its port for its broker). Per-component CPU per event reads more
-    steadily than wall time on a shared two-core machine."""
-    if name is None:
-        t = psutil.Process().cpu_times()
-        return float(t.user + t.system)
-    total = 0.0
-    for proc in psutil.process_iter(["name", "cmdline", "cpu_times"]):
-        info = proc.info
-        if info["name"] == name and info["cpu_times"] is not None and marker in " ".join(info["cmdline"] or ()):
-            total += info["cpu_times"].user + info["cpu_times"].system
-    return total
+class CpuMeter:
+    """CPU time (user + system) used so far by this process and by the processes of a given name whose
+    command line contains a marker (``postgres`` and the database name for the backends serving a benchmark,
+    ``tansu`` and its port for its broker). The processes are looked up once, so a reading costs a few
+    ``/proc`` reads. Per-component CPU per event reads more steadily than wall time on a shared machine."""
+
+    def __init__(self, *components: tuple[str, str]) -> None:
+        self._groups = [[p for p in psutil.process_iter(["name", "cmdline"])
+                         if p.info["name"] == name and marker in " ".join(p.info["cmdline"] or ())]
+                        for name, marker in components]
+        self._self = psutil.Process()
+
+    def read(self) -> tuple[float, ...]:
+        """Seconds of CPU: this process first, then each component in the order given."""
+        return (_cpu(self._self), *(sum(_cpu(p) for p in group) for group in self._groups))
+
+
+def _cpu(proc: psutil.Process) -> float:
+    try:
+        t = proc.cpu_times()
+    except psutil.Error:  # a backend that has gone: its time is no longer counted
+        return 0.0
+    return float(t.user + t.system)
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ import uuid
 import psutil
 import sqlalchemy as sa
 
-from bench.common import broker, cpu_seconds, machine, rss_mb, scratch_database
+from bench.common import CpuMeter, broker, machine, rss_mb, scratch_database
 from consumers.ingest import IngestStats
 from lotline.logconfig import configure_logging
 from lotline.settings import Settings
@@ -45,10 +45,13 @@ def publish(rt: Runtime, n: int, seed: int) -> float:
 def ingest(rt: Runtime) -> dict[str, float]:
     marks: list[tuple[float, int, float]] = []  # (time, events consumed, rss MB) after each batch
     cpu: list[tuple[float, ...]] = []  # (worker, postgres, broker) CPU seconds after each batch
+    meter: list[CpuMeter] = []
 
     def on_batch(stats: IngestStats) -> None:
         marks.append((time.perf_counter(), stats.consumed, rss_mb()))
-        cpu[1:] = [_cpu_of(rt)]  # keeps the first sample and the latest
+        if not meter:  # the worker's PostgreSQL backends exist once it has written
+            meter.append(_meter(rt))
+        cpu[1:] = [meter[0].read()]  # keeps the first reading and the latest
         if len(marks) == 1:
             cpu.insert(0, cpu[0])
 
@@ -72,10 +75,10 @@ def ingest(rt: Runtime) -> dict[str, float]:
     }
 
 
-def _cpu_of(rt: Runtime) -> tuple[float, ...]:
+def _meter(rt: Runtime) -> CpuMeter:
     database = rt.engine.url.database or ""
     broker_port = (rt.settings.kafka_bootstrap or "").rsplit(":", 1)[-1]
-    return (cpu_seconds(), cpu_seconds("postgres", f" {database} "), cpu_seconds("tansu", f":{broker_port} "))
+    return CpuMeter(("postgres", f" {database} "), ("tansu", f":{broker_port} "))
 
 
 def ingest_processes(rt: Runtime, processes: int) -> dict[str, float]:

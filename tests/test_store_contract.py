@@ -98,7 +98,7 @@ def test_chain_names_the_first_tampered_row() -> None:
     store = InMemoryEventStore()
     store.append([row(i) for i in range(1, 6)])
     rows = store._rows
-    tampered = dataclasses.replace(rows[2].event, body=rows[2].event.body.replace("40", "4"))
+    tampered = rows[2].event._replace(body=rows[2].event.body.replace("40", "4"))
     rows[2] = dataclasses.replace(rows[2], event=tampered)
     result = store.verify()
     assert not result.ok and result.first_bad_position == 3

@@ -12,16 +12,16 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from schemas.timefmt import utc_text
 
 GENESIS_HASH = bytes(32)
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRef:
-    """Where an event was consumed from: topic, partition and offset."""
+class SourceRef(NamedTuple):
+    """Where an event was consumed from: topic, partition and offset. (Named tuples, as :class:`NewEvent`:
+    ingest makes one of each per message, and a frozen dataclass costs several times as much to build.)"""
 
     topic: str
     partition: int
@@ -31,8 +31,7 @@ class SourceRef:
         return f"{self.topic}[{self.partition}]@{self.offset}"
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
+class NewEvent(NamedTuple):
     """An event ready to append. ``body`` is the event's EPCIS JSON-LD text, stored exactly as given."""
 
     event_key: str
