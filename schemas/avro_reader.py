@@ -30,20 +30,20 @@ class UnsupportedSchema(Exception):
     """The schema uses a type this generator does not produce code for."""
 
 
+_SHIFTS = (7, 14, 21, 28, 35, 42, 49, 56, 63)
+
+
 def _long_slow(d: bytes, p: int, b: int) -> tuple[int, int]:
-    """Finish a multi-byte zig-zag varint whose first byte ``b`` was read at ``p - 1``."""
+    """Finish a multi-byte zig-zag varint whose first byte ``b`` was read at ``p - 1`` (every timestamp is
+    one: eight bytes of microseconds)."""
     n = b & 0x7F
-    shift = 7
-    while True:
+    for shift in _SHIFTS:
         b = d[p]
         p += 1
         n |= (b & 0x7F) << shift
-        if not b & 0x80:
-            break
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 10 bytes")
-    return (n >> 1) ^ -(n & 1), p
+        if b < 0x80:
+            return (n >> 1) ^ -(n & 1), p
+    raise ValueError("varint longer than 10 bytes")
 
 
 def _index(b: int) -> str:
