@@ -204,76 +204,97 @@ ENTRIES = (
 )
 _ENTRIES_ILMD = " LEFT JOIN {s}._ilmd m ON m.position = s.position AND m.txt = s.txt"
 
-# Step 4: each table, one INSERT ... SELECT mirroring facts_of / rows_of rule by rule
-FILL: tuple[str, ...] = (
+# Step 4: each table, one INSERT ... SELECT mirroring facts_of / rows_of rule by rule (after the helper tables
+# it reads, in this order); lots and lot_identifiers are filled by step 2
+FILLS: dict[str, tuple[str, ...]] = {
     # facts.items[item] = lot: per event the last reference of an item wins, then distinct over events
-    "INSERT INTO {s}.items (item, lot_id) SELECT DISTINCT item, lot_id FROM ("
-    " SELECT DISTINCT ON (position, item) item, lot_id FROM {s}._ent"
-    f" WHERE lst BETWEEN {EPC} AND {OUT_QTY} AND kind = 'S' AND lot_id IS NOT NULL"
-    " ORDER BY position, item, lst DESC, ord DESC) x",
-    "INSERT INTO {s}.lineage_events (event_key, event_id, event_type, event_time, tz_offset, position, location)"
-    " SELECT event_key, event_id, etype, event_time, tz_offset, position, location FROM {s}._stage"
-    " WHERE lst = 0 AND NOT decl",
+    "items": (
+        "INSERT INTO {s}.items (item, lot_id) SELECT DISTINCT item, lot_id FROM ("
+        " SELECT DISTINCT ON (position, item) item, lot_id FROM {s}._ent"
+        f" WHERE lst BETWEEN {EPC} AND {OUT_QTY} AND kind = 'S' AND lot_id IS NOT NULL"
+        " ORDER BY position, item, lst DESC, ord DESC) x",
+    ),
+    "lineage_events": (
+        "INSERT INTO {s}.lineage_events (event_key, event_id, event_type, event_time, tz_offset, position, location)"
+        " SELECT event_key, event_id, etype, event_time, tz_offset, position, location FROM {s}._stage"
+        " WHERE lst = 0 AND NOT decl",
+    ),
     # declaration_of: reason, corrective event ids (in order), declaration time
-    "INSERT INTO {s}.retractions (event_key, reason, corrective_ids, declared_at, position)"
-    " SELECT event_key, declaration->>'reason', ARRAY(SELECT t.v FROM jsonb_array_elements_text("
-    "  declaration->'correctiveEventIDs') WITH ORDINALITY t(v, o) ORDER BY t.o),"
-    "  (declaration->>'declarationTime')::timestamptz, position FROM {s}._stage WHERE lst = 0 AND decl",
+    "retractions": (
+        "INSERT INTO {s}.retractions (event_key, reason, corrective_ids, declared_at, position)"
+        " SELECT event_key, declaration->>'reason', ARRAY(SELECT t.v FROM jsonb_array_elements_text("
+        "  declaration->'correctiveEventIDs') WITH ORDINALITY t(v, o) ORDER BY t.o),"
+        "  (declaration->>'declarationTime')::timestamptz, position FROM {s}._stage WHERE lst = 0 AND decl",
+    ),
     # origins: a transformation's output lots (items included); an ObjectEvent ADD's lot lines (no items)
-    "INSERT INTO {s}.lot_origins (lot_id, event_key) SELECT DISTINCT lot_id, event_key FROM {s}._ent"
-    f" WHERE lot_id IS NOT NULL AND lst BETWEEN {EPC} AND {OUT_QTY} AND kind IN ('L', 'S')"
-    f" AND ((etype = 'TransformationEvent' AND lst IN ({OUT_EPC}, {OUT_QTY}))"
-    "  OR (etype = 'ObjectEvent' AND action = 'ADD' AND kind = 'L'))",
-    "INSERT INTO {s}.transformation_io (tkey, event_key, role, lot_id, item, quantity, uom)"
-    f" SELECT tkey, event_key, CASE WHEN lst IN ({IN_EPC}, {IN_QTY}) THEN 'in' ELSE 'out' END,"
-    f" lot_id, item, qty, uom FROM {{s}}._ent"
-    f" WHERE etype = 'TransformationEvent' AND lst BETWEEN {IN_EPC} AND {OUT_QTY} AND kind IN ('L', 'S')",
+    "lot_origins": (
+        "INSERT INTO {s}.lot_origins (lot_id, event_key) SELECT DISTINCT lot_id, event_key FROM {s}._ent"
+        f" WHERE lot_id IS NOT NULL AND lst BETWEEN {EPC} AND {OUT_QTY} AND kind IN ('L', 'S')"
+        f" AND ((etype = 'TransformationEvent' AND lst IN ({OUT_EPC}, {OUT_QTY}))"
+        "  OR (etype = 'ObjectEvent' AND action = 'ADD' AND kind = 'L'))",
+    ),
+    "transformation_io": (
+        "INSERT INTO {s}.transformation_io (tkey, event_key, role, lot_id, item, quantity, uom)"
+        f" SELECT tkey, event_key, CASE WHEN lst IN ({IN_EPC}, {IN_QTY}) THEN 'in' ELSE 'out' END,"
+        f" lot_id, item, qty, uom FROM {{s}}._ent"
+        f" WHERE etype = 'TransformationEvent' AND lst BETWEEN {IN_EPC} AND {OUT_QTY} AND kind IN ('L', 'S')",
+    ),
     # per Object/Aggregation event: lot content in its epc/quantity lists (lines) or child lists (children),
     # SSCCs in its epcList, and its parent's SSCC (when parentID is one)
-    "CREATE UNLOGGED TABLE {s}._has AS SELECT position,"
-    f" bool_or(lst IN ({EPC}, {QTY}) AND kind IN ('L', 'S')) AS lines,"
-    f" bool_or(lst IN ({CHILD_EPC}, {CHILD_QTY}) AND kind IN ('L', 'S')) AS children,"
-    f" bool_or(lst = {EPC} AND kind = 'C') AS ssccs,"
-    f" max(sscc) FILTER (WHERE lst = {PARENT}) AS parent"
-    " FROM {s}._ent WHERE etype IN ('ObjectEvent', 'AggregationEvent') GROUP BY position",
-    # AggLine per child on ADD/DELETE of an SSCC parent; a DELETE without childEPCs and no child empties it
-    "INSERT INTO {s}.aggregations (event_key, sscc, action, event_time, lot_id, item, quantity, uom)"
-    " SELECT s.event_key, h.parent, s.action, e.event_time, s.lot_id, s.item, s.qty, s.uom"
-    " FROM {s}._has h JOIN {s}._ent s ON s.position = h.position"
-    "  JOIN {s}._stage e ON e.position = h.position AND e.lst = 0"
-    f" WHERE h.parent IS NOT NULL AND s.action IN ('ADD', 'DELETE') AND s.lst IN ({CHILD_EPC}, {CHILD_QTY})"
-    "  AND s.kind IN ('L', 'S')"
-    " UNION ALL SELECT e.event_key, h.parent, 'DELETE', e.event_time, NULL, NULL, NULL, NULL"
-    " FROM {s}._stage e JOIN {s}._has h ON h.position = e.position"
-    " WHERE e.lst = 0 AND e.etype = 'AggregationEvent' AND e.action = 'DELETE' AND h.parent IS NOT NULL"
-    "  AND NOT h.children AND e.n_child_epcs = 0",
+    "aggregations": (
+        "CREATE UNLOGGED TABLE {s}._has AS SELECT position,"
+        f" bool_or(lst IN ({EPC}, {QTY}) AND kind IN ('L', 'S')) AS lines,"
+        f" bool_or(lst IN ({CHILD_EPC}, {CHILD_QTY}) AND kind IN ('L', 'S')) AS children,"
+        f" bool_or(lst = {EPC} AND kind = 'C') AS ssccs,"
+        f" max(sscc) FILTER (WHERE lst = {PARENT}) AS parent"
+        " FROM {s}._ent WHERE etype IN ('ObjectEvent', 'AggregationEvent') GROUP BY position",
+        # AggLine per child on ADD/DELETE of an SSCC parent; a DELETE without childEPCs and no child empties it
+        "INSERT INTO {s}.aggregations (event_key, sscc, action, event_time, lot_id, item, quantity, uom)"
+        " SELECT s.event_key, h.parent, s.action, e.event_time, s.lot_id, s.item, s.qty, s.uom"
+        " FROM {s}._has h JOIN {s}._ent s ON s.position = h.position"
+        "  JOIN {s}._stage e ON e.position = h.position AND e.lst = 0"
+        f" WHERE h.parent IS NOT NULL AND s.action IN ('ADD', 'DELETE') AND s.lst IN ({CHILD_EPC}, {CHILD_QTY})"
+        "  AND s.kind IN ('L', 'S')"
+        " UNION ALL SELECT e.event_key, h.parent, 'DELETE', e.event_time, NULL, NULL, NULL, NULL"
+        " FROM {s}._stage e JOIN {s}._has h ON h.position = e.position"
+        " WHERE e.lst = 0 AND e.etype = 'AggregationEvent' AND e.action = 'DELETE' AND h.parent IS NOT NULL"
+        "  AND NOT h.children AND e.n_child_epcs = 0",
+    ),
     # _movement: ObjectEvents with lot lines or SSCCs; AggregationEvents with children (travelling in the
     # parent: pallet) or an SSCC parent (the SSCC moved). Documents as [{type, id}] in list order.
-    "CREATE UNLOGGED TABLE {s}._mv AS"
-    " SELECT e.position, e.event_key, e.etype, h.children, h.parent,"
-    "  CASE e.biz_step WHEN 'receiving' THEN 'receive' ELSE 'ship' END AS kind, e.party, e.party_location,"
-    "  e.location, coalesce((SELECT jsonb_agg(jsonb_build_object('type', t.v->'type', 'id', t.v->'bizTransaction')"
-    "  ORDER BY t.o) FROM jsonb_array_elements(e.documents) WITH ORDINALITY t(v, o)), '[]') AS documents,"
-    "  CASE WHEN e.etype = 'AggregationEvent' AND h.children THEN h.parent END AS pallet"
-    " FROM {s}._stage e JOIN {s}._has h ON h.position = e.position"
-    " WHERE e.lst = 0 AND NOT e.decl AND e.biz_step IN ('receiving', 'shipping') AND CASE e.etype"
-    "  WHEN 'ObjectEvent' THEN h.lines OR h.ssccs WHEN 'AggregationEvent' THEN h.children OR h.parent IS NOT NULL"
-    "  ELSE false END",
-    "INSERT INTO {s}.movements (event_key, kind, party, party_location, location, documents, pallet)"
-    " SELECT event_key, kind, party, party_location, location, documents, pallet FROM {s}._mv",
-    "INSERT INTO {s}.movement_lines (event_key, lot_id, item, quantity, uom)"
-    " SELECT s.event_key, s.lot_id, s.item, s.qty, s.uom FROM {s}._mv m JOIN {s}._ent s ON s.position = m.position"
-    f" WHERE s.kind IN ('L', 'S') AND s.lst IN"
-    f" (CASE m.etype WHEN 'ObjectEvent' THEN {EPC} ELSE {CHILD_EPC} END,"
-    f"  CASE m.etype WHEN 'ObjectEvent' THEN {QTY} ELSE {CHILD_QTY} END)",
-    "INSERT INTO {s}.movement_ssccs (event_key, sscc)"
-    " SELECT DISTINCT s.event_key, s.sscc FROM {s}._mv m JOIN {s}._ent s ON s.position = m.position"
-    f" WHERE m.etype = 'ObjectEvent' AND s.lst = {EPC} AND s.kind = 'C'"
-    " UNION ALL SELECT event_key, parent FROM {s}._mv"
-    " WHERE etype = 'AggregationEvent' AND NOT children AND parent IS NOT NULL",
-)
+    "movements": (
+        "CREATE UNLOGGED TABLE {s}._mv AS"
+        " SELECT e.position, e.event_key, e.etype, h.children, h.parent,"
+        "  CASE e.biz_step WHEN 'receiving' THEN 'receive' ELSE 'ship' END AS kind, e.party, e.party_location,"
+        "  e.location, coalesce((SELECT jsonb_agg(jsonb_build_object('type', t.v->'type', 'id', t.v->'bizTransaction')"
+        "  ORDER BY t.o) FROM jsonb_array_elements(e.documents) WITH ORDINALITY t(v, o)), '[]') AS documents,"
+        "  CASE WHEN e.etype = 'AggregationEvent' AND h.children THEN h.parent END AS pallet"
+        " FROM {s}._stage e JOIN {s}._has h ON h.position = e.position"
+        " WHERE e.lst = 0 AND NOT e.decl AND e.biz_step IN ('receiving', 'shipping') AND CASE e.etype"
+        "  WHEN 'ObjectEvent' THEN h.lines OR h.ssccs WHEN 'AggregationEvent' THEN h.children OR h.parent IS NOT NULL"
+        "  ELSE false END",
+        "INSERT INTO {s}.movements (event_key, kind, party, party_location, location, documents, pallet)"
+        " SELECT event_key, kind, party, party_location, location, documents, pallet FROM {s}._mv",
+    ),
+    "movement_lines": (
+        "INSERT INTO {s}.movement_lines (event_key, lot_id, item, quantity, uom)"
+        " SELECT s.event_key, s.lot_id, s.item, s.qty, s.uom FROM {s}._mv m JOIN {s}._ent s ON s.position = m.position"
+        f" WHERE s.kind IN ('L', 'S') AND s.lst IN"
+        f" (CASE m.etype WHEN 'ObjectEvent' THEN {EPC} ELSE {CHILD_EPC} END,"
+        f"  CASE m.etype WHEN 'ObjectEvent' THEN {QTY} ELSE {CHILD_QTY} END)",
+    ),
+    "movement_ssccs": (
+        "INSERT INTO {s}.movement_ssccs (event_key, sscc)"
+        " SELECT DISTINCT s.event_key, s.sscc FROM {s}._mv m JOIN {s}._ent s ON s.position = m.position"
+        f" WHERE m.etype = 'ObjectEvent' AND s.lst = {EPC} AND s.kind = 'C'"
+        " UNION ALL SELECT event_key, parent FROM {s}._mv"
+        " WHERE etype = 'AggregationEvent' AND NOT children AND parent IS NOT NULL",
+    ),
+}
 
 STAGING = ("_stage", "_ids", "_ilmd", "_ent", "_has", "_mv")
+
+BULK_JOINS = "SET LOCAL enable_nestloop = off"  # every join after the stage is bulk: hash joins, no lookups
 
 SETTINGS = (  # for the build transaction only (SET LOCAL)
     "SET LOCAL jit = off",  # compiling these one-off statements costs more than it saves
@@ -281,6 +302,10 @@ SETTINGS = (  # for the build transaction only (SET LOCAL)
     "SET LOCAL parallel_tuple_cost = 0.001",
     "SET LOCAL work_mem = '64MB'",
 )
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")  # what COPY's text format escapes
+_NULL = "\\N"
 
 
 @dataclass(slots=True)
@@ -294,11 +319,8 @@ class _Resolved:
 
 
 def _classify(text: str) -> tuple[str, str, str | None, str | None] | None:
-    """``(kind, key, lot, item)``: L (lot), S (item, its lot when its link has one), C (SSCC); None when the text
-    names none of them (those references are never used)."""
-    fast = fast_path(text)
-    if fast is not None:
-        return fast[0], fast[1], fast[2], None
+    """``(kind, key, lot, item)`` by :mod:`schemas.identifiers`: L (lot), S (item, its lot when its link has
+    one), C (SSCC); None when the text names none of them (those references are never used)."""
     ident = _parse(text)
     if ident is None or ident.key is None:
         return None
@@ -315,34 +337,45 @@ def _resolve(texts: list[tuple[str, bool]]) -> _Resolved:
     """Classify every distinct text once and number the lots the referencing ones name.
 
     rows_of: a lot per (GTIN, lot) referenced as content (an LGTIN, or an SGTIN with a lot in its link), with
-    the LGTIN texts seen as its identifiers, sorted as Python sorts (what ``lots.identifiers`` holds).
+    the LGTIN texts seen as its identifiers, sorted as Python sorts (what ``lots.identifiers`` holds). Lot ids
+    are handed out in the order lots are met (ids are internal; any numbering will do).
     """
     out = _Resolved()
-    classified = []
-    lots: dict[tuple[str, str], list[str]] = {}
+    ids: list[str] = []
+    lots: dict[tuple[str, str], tuple[str, list[str]]] = {}
     for text, ref in texts:
-        c = _classify(text)
-        if c is None:
-            continue
-        classified.append((text, ref, c))
-        kind, key, lot, _ = c
+        fast = fast_path(text)
+        plain = fast is not None and _COPY_SPECIAL.search(text) is None  # then every field is COPY-safe
+        if fast is not None:
+            kind, key, lot, item = *fast, None
+        else:
+            c = _classify(text)
+            if c is None:
+                continue
+            kind, key, lot, item = c
+        lot_id = _NULL
         if ref and lot is not None:
-            seen = lots.setdefault((key, lot), [])
+            known = lots.get((key, lot))
+            if known is None:
+                known = lots[key, lot] = (str(len(lots) + 1), [])
+            lot_id = known[0]
             if kind == "L":
-                seen.append(text)
+                known[1].append(text)
         elif kind == "S" and ref:
             out.unlotted_items = True
-    ids = {k: n for n, k in enumerate(sorted(lots), 1)}
-    for (key, lot), idents in lots.items():
-        n = str(ids[key, lot])
-        idents.sort()
-        out.lots.write(f"{n}\t{_copy_text(key)}\t{_copy_text(lot)}\t{_copy_text(_array(idents))}\n")
-        for text in idents:
-            out.identifiers.write(f"{n}\t{_copy_text(text)}\n")
-    for text, ref, (kind, key, lot, item) in classified:
-        lot_id = str(ids[key, lot]) if ref and lot is not None else None
-        out.ids.write("\t".join(_copy_text(v) for v in (text, kind, key, lot, item, lot_id)))
-        out.ids.write("\n")
+        if plain:
+            ids.append(f"{text}\t{kind}\t{key}\t{_NULL if lot is None else lot}\t{_NULL}\t{lot_id}\n")
+        else:
+            ids.append("\t".join(_copy_text(v) for v in (text, kind, key, lot, item)) + f"\t{lot_id}\n")
+    out.ids.write("".join(ids))
+    rows: list[str] = []
+    identifiers: list[str] = []
+    for (key, lot), (n, texts_seen) in lots.items():
+        texts_seen.sort()
+        rows.append(f"{n}\t{_copy_text(key)}\t{_copy_text(lot)}\t{_copy_text(_array(texts_seen))}\n")
+        identifiers.extend(f"{n}\t{_copy_text(t)}\n" for t in texts_seen)
+    out.lots.write("".join(rows))
+    out.identifiers.write("".join(identifiers))
     return out
 
 
@@ -360,29 +393,44 @@ def _copy_text(v: str | None) -> str:
     return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-
-
 def _copy(cur: Any, table: str, buf: io.StringIO) -> None:
     if buf.tell():
         buf.seek(0)
         cur.copy_expert(f"COPY {table} FROM STDIN", buf)
 
 
-def bulk_load(cur: Any, schema: str, until: int) -> tuple[int, int]:
-    """Fill the bare lineage tables of ``schema`` from store positions 1..until.
+def settings(cur: Any, *, joins: bool = False) -> None:
+    """The settings of a bulk-load transaction (SET LOCAL: they end with it); ``joins`` for the statements after
+    the stage, whose joins are all bulk (hash joins, never index lookups)."""
+    for setting in SETTINGS:
+        cur.execute(setting)
+    if joins:
+        cur.execute(BULK_JOINS)
+
+
+def stage(cur: Any, schema: str, until: int) -> tuple[int, int]:
+    """Step 1 for store positions 1..until: the stage, the one pass over the store.
 
     Returns the number of store rows read and the last position among them (both from the one snapshot of
     the stage statement: positions are gapless and commit in order, so it holds every row up to that).
 
-    The tables must exist and be empty (``ddl.create_tables``); edges, indexes and statistics are the
-    caller's (:class:`~projections.lineage.projection.BulkLoader`). Runs in the caller's transaction.
+    The tables must exist and be empty (``ddl.create_tables``). Runs in the caller's transaction.
     """
     s = quote_ident(schema)
-    for setting in SETTINGS:
-        cur.execute(setting)
+    settings(cur)
     cur.execute(STAGE.format(s=s), {"until": until})
     cur.execute(f"ANALYZE {s}._stage (position, lst)")  # row counts for the plans below; other columns unused
+    cur.execute(f"SELECT count(*), coalesce(max(position), 0) FROM {s}._stage WHERE lst = 0")
+    events, position = cur.fetchone()
+    return int(events), int(position)
+
+
+def entries(cur: Any, schema: str) -> None:
+    """Steps 2-3, after :func:`stage` committed: the identifiers, ``lots``, ``lot_identifiers`` and the resolved
+    entries that :func:`fill` turns into the other tables (``lineage_events`` and ``retractions`` need only the
+    stage, so they can be filled meanwhile)."""
+    s = quote_ident(schema)
+    settings(cur)
     cur.execute(TEXTS.format(s=s))
     resolved = _resolve(cur.fetchall())
     cur.execute(f"CREATE UNLOGGED TABLE {s}._ids (txt text, kind text, gtin text, lot text, item text,"
@@ -390,18 +438,27 @@ def bulk_load(cur: Any, schema: str, until: int) -> tuple[int, int]:
     _copy(cur, f"{s}._ids", resolved.ids)
     _copy(cur, f"{s}.lots (id, gtin, lot, identifiers)", resolved.lots)
     _copy(cur, f"{s}.lot_identifiers (lot_id, identifier)", resolved.identifiers)
-    cur.execute(f"ANALYZE {s}._ids")
-    cur.execute("SET LOCAL enable_nestloop = off")  # every join below is bulk: hash joins, no lookups
+    cur.execute(f"ANALYZE {s}._ids (txt)")
+    settings(cur, joins=True)
     if resolved.unlotted_items:
         for sql in ILMD:
             cur.execute(sql.format(s=s))
         cur.execute(ENTRIES.format(s=s, lot_id="coalesce(i.lot_id, m.lot_id)", ilmd=_ENTRIES_ILMD.format(s=s)))
     else:
         cur.execute(ENTRIES.format(s=s, lot_id="i.lot_id", ilmd=""))
-    for sql in FILL:
+
+
+def fill(cur: Any, schema: str, table: str) -> None:
+    """Step 4 for one table (a no-op for ``lots`` and ``lot_identifiers``, filled by :func:`entries`), in a
+    transaction (with ``settings(cur, joins=True)``) that sees what :func:`stage` and :func:`entries` committed.
+    Tables are independent of each other, except that ``movements`` follows ``aggregations`` and precedes
+    ``movement_lines`` and ``movement_ssccs``."""
+    s = quote_ident(schema)
+    for sql in FILLS.get(table, ()):
         cur.execute(sql.format(s=s))
-    cur.execute(f"SELECT count(*), coalesce(max(position), 0) FROM {s}._stage WHERE lst = 0")
-    events, position = cur.fetchone()
+
+
+def drop_staging(cur: Any, schema: str) -> None:
+    s = quote_ident(schema)
     for table in STAGING:
         cur.execute(f"DROP TABLE IF EXISTS {s}.{table}")
-    return int(events), int(position)
