@@ -10,12 +10,14 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from consumers.records import to_new_event
 from consumers.store.postgres import PostgresEventStore
 from producers.simulate import config_for_events, simulate
 from projections.framework import quote_ident, read_rows
+from projections.lineage import bulk
 from projections.lineage.bulk import fast_path
 from projections.lineage.ddl import TABLES
 from projections.lineage.projection import LineageProjection
@@ -171,8 +173,55 @@ def test_replay_from_zero_equals_live(pg_store: PostgresEventStore) -> None:
     engine = pg_store.engine
     project(engine, batch_size=97)
     live = snapshot(engine, "lineage")
+    live_indexes = _indexes(engine, "lineage")
     rebuild(engine)
     assert snapshot(engine, "lineage") == live
+    assert _indexes(engine, "lineage") == live_indexes  # every index, though each lane builds its own tables'
+    assert not _schemas(engine, "lineage\\_%")  # staging tables, build and old schemas are gone
+
+
+def test_a_failed_rebuild_leaves_the_live_lineage_and_no_build_behind(pg_store: PostgresEventStore,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _load(pg_store, n=300, seed=13)
+    engine = pg_store.engine
+    project(engine)
+    live = snapshot(engine, "lineage")
+    fill = bulk.fill
+
+    def failing(cur: Any, schema: str, table: str) -> None:
+        if table == "movements":  # in a lane, after other tables committed
+            raise RuntimeError("disk full")
+        fill(cur, schema, table)
+
+    monkeypatch.setattr(bulk, "fill", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        rebuild(engine)
+    assert snapshot(engine, "lineage") == live
+    assert _schemas(engine, "lineage\\_%") == []
+
+
+def _indexes(engine: Engine, schema: str) -> set[tuple[str, str]]:
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("SELECT indexname, regexp_replace(indexdef, ' ON \\S+ ', ' ON ') FROM pg_indexes"
+                    " WHERE schemaname = %s", (schema,))
+        indexes = {(str(n), str(d)) for n, d in cur.fetchall()}
+        cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename LIKE '\\_%%'", (schema,))
+        assert cur.fetchone()[0] == 0, "staging tables left"
+        return indexes
+    finally:
+        raw.close()
+
+
+def _schemas(engine: Engine, pattern: str) -> list[str]:
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (pattern,))
+        return [str(r[0]) for r in cur.fetchall()]
+    finally:
+        raw.close()
 
 
 def _py_fast(text: str) -> tuple[str, str, str | None] | None:

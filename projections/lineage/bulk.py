@@ -4,20 +4,24 @@ The incremental projection parses each event into the model and derives its fact
 (:mod:`projections.lineage.facts`); doing that for every stored event made rebuilds ~20× slower than COPYing the
 same rows. Here the same facts are extracted from ``events.body`` by SQL, so the per-event work runs in C:
 
-1. One scan of ``events`` (``position <= until``; in parallel workers) writes an unlogged stage: per event a
-   header row (``lst = 0``: location, transformation key, ILMD lot, counterparty, documents, or the retraction
-   of a declaration) and a row per entry of the identifier lists the Python path reads for that event type
-   (``lst`` 1-8, in the order :class:`~projections.lineage.facts._Collector` visits them; 9 = parentID).
-2. Identifiers: the two forms that make up almost every identifier in practice, LGTIN and SSCC EPC URNs in
-   lower case with plain digits and a lot of ``[A-Za-z0-9_-]``, are normalised in that same scan (GTIN-14 /
-   SSCC-18 with the GS1 check digit computed in SQL, :func:`fast_path_sql`). Every other string (Digital
-   Links on any host, SGTINs, upper case, percent-encoded lots, malformed ...) goes, once per distinct string,
-   through the same ``_parse`` of :mod:`schemas.identifiers` the projection uses. ``tests/test_lineage_bulk.py``
-   checks the fast path against ``parse_identifier`` on generated identifiers, valid and not.
-3. Lots get ids, then each lineage table is filled by one ``INSERT ... SELECT`` that mirrors
+1. :func:`stage`: one scan of ``events`` (``position <= until``; in parallel workers) writes an unlogged stage:
+   per event a header row (``lst = 0``: location, ILMD lot, counterparty, documents, or the retraction of a
+   declaration) and a row per entry of the identifier lists the Python path reads for that event type (``lst``
+   1-8, in the order :class:`~projections.lineage.facts._Collector` visits them; 9 = parentID), with its text.
+2-3. :func:`entries`: every distinct text is classified once, in Python: the two forms that make up almost every
+   identifier in practice, LGTIN and SSCC EPC URNs in lower case with plain digits, by :func:`fast_path`; every
+   other string (Digital Links, SGTINs, upper case, percent-encoded lots, malformed ...) by the same ``_parse``
+   of :mod:`schemas.identifiers` the projection uses. ``tests/test_lineage_bulk.py`` checks the fast path
+   against ``parse_identifier`` on generated identifiers, valid and not. Lots get their ids there; ``lots``,
+   ``lot_identifiers`` and the text → (kind, key, lot id) table are COPYed back, and the references are joined
+   to it once (``_ent``).
+4. :func:`fill`: each lineage table is one ``INSERT ... SELECT`` that mirrors
    :func:`~projections.lineage.facts.facts_of` and :func:`~projections.lineage.rows.rows_of` rule by rule (the
    comments name the rule). ``tests/test_lineage_bulk.py`` checks the tables equal the incremental
    projection's on a simulated bakery (shuffled, redelivered) plus crafted edge cases.
+
+Each step commits; :class:`~projections.lineage.projection.BulkLoader` runs them, fills independent tables on
+two connections, and builds edges, indexes and statistics.
 
 The stored body is the model written back by :func:`schemas.jsonld.event_to_json` (``consumers/records.py``), so
 values are already stripped and vocabulary values canonical (bare CBV terms): the SQL compares them as stored.

@@ -9,7 +9,7 @@ and all reads exclude retracted events by joining ``retractions``.
 
 Bulk (:class:`BulkLoader`, used by rebuilds): the same facts are extracted from the stored JSON by set-based SQL
 into bare tables (:mod:`projections.lineage.bulk`), then all edges are derived in one statement and indexes
-built; the incremental projection then carries on from the bulk checkpoint.
+built, on two connections; the incremental projection then carries on from the bulk checkpoint.
 """
 
 from __future__ import annotations
