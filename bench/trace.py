@@ -11,7 +11,7 @@
    stored JSON into bare tables, derive edges, index, analyse, catch up, switch).
 
 Run: ``.venv/bin/python -m bench.trace`` (``--write`` updates the "Lineage traces" section of
-docs/performance.md).
+docs/performance.md; ``--rebuild-only`` runs step 3 alone).
 """
 
 from __future__ import annotations
@@ -250,8 +250,18 @@ def main() -> None:
     p.add_argument("--blended-samples", type=int, default=6)
     p.add_argument("--events", type=int, default=100_000)
     p.add_argument("--write", action="store_true", help="update docs/performance.md")
+    p.add_argument("--rebuild-only", action="store_true", help="only the rebuild against raw COPY (no graphs)")
     args = p.parse_args()
     configure_logging("console", "WARNING")
+    if args.rebuild_only:
+        with scratch_database() as url:
+            engine = make_engine(url)
+            rb = rebuild_throughput(engine, args.events)
+            engine.dispose()
+        print(f"rebuild: {rb}")
+        print(f"raw COPY {rb['copy_s']:.2f} s ({rb['copy_rate']:,.0f} rows/s); rebuild {rb['rebuild_s']:.2f} s "
+              f"({rb['rebuild_rate']:,.0f} events/s); {rb['rebuild_rate'] / rb['copy_rate']:.2f}× raw COPY")
+        return
     with scratch_database() as url:
         engine = make_engine(url)
         t0 = time.perf_counter()

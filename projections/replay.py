@@ -72,19 +72,18 @@ def _max_position(engine: Engine, where: str, params: tuple[Any, ...]) -> int:
 
 
 def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | None) -> int:
-    """Load ``schema`` from positions 1..until (set-based, in one transaction); returns the rows read."""
+    """Build ``schema`` from positions 1..until (set-based, :class:`BulkLoader`); returns the rows read.
+
+    The checkpoint is written last, in its own transaction: a schema without one is an unfinished build.
+    """
     import time
 
     started = time.perf_counter()
-    loader = BulkLoader(schema)
+    total, after = BulkLoader(schema).load(engine, until)
+    if progress is not None:
+        progress(total, until)
     with transaction(engine) as cur:
-        cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
-        loader.create(cur)
         ensure_checkpoint_table(cur, schema)
-        total, after = loader.load(cur, until)
-        if progress is not None:
-            progress(total, until)
-        loader.finish(cur)
         read_checkpoint(cur, schema, NAME)  # creates the row with a fresh generation
         write_checkpoint(cur, schema, NAME, after)
     log.info("bulk load done", schema=schema, rows=total, position=after,

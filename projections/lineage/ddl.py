@@ -8,6 +8,7 @@ into bare tables (design-notes: "bulk load, indexes after").
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from projections.framework import quote_ident
@@ -68,8 +69,11 @@ def create_tables(cur: Any, schema: str) -> None:
         cur.execute(f"CREATE TABLE IF NOT EXISTS {s}.{name} ({columns})")
 
 
-def create_indexes(cur: Any, schema: str) -> None:
-    """Create every index the projection and the traces rely on (idempotent)."""
+def create_indexes(cur: Any, schema: str, tables: Iterable[str] | None = None) -> None:
+    """Create every index the projection and the traces rely on (idempotent); only those of ``tables`` when
+    given (a rebuild indexes each table in the connection that filled it)."""
     s = quote_ident(schema)
+    only = None if tables is None else set(tables)
     for ddl in INDEXES:
-        cur.execute(ddl.format(s=s))
+        if only is None or ddl.split(" ON {s}.", 1)[1].split(" ", 1)[0] in only:
+            cur.execute(ddl.format(s=s))
