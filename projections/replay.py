@@ -14,8 +14,9 @@ projection has none; a projection that gains some must suppress them when ``repl
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,13 +92,52 @@ def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | Non
     return total
 
 
-def drop_stale_builds(engine: Engine) -> None:
-    """Drop schemas left by rebuilds that crashed before their switch."""
+BUILDING = "build"
+"""Second part of the advisory-lock key a build holds on each schema name it creates, for its whole run."""
+
+_BUILD_SCHEMAS = ("lineage\\_build\\_%", "lineage\\_old\\_%", "lineage\\_asofbuild\\_%")
+
+
+@contextlib.contextmanager
+def building(engine: Engine, *schemas: str) -> Iterator[None]:
+    """Hold a session advisory lock on each schema name a build is going to create, while it runs.
+
+    :func:`drop_stale_builds` drops only the schemas whose lock nobody holds: a build whose process died
+    (PostgreSQL ends the session and its locks with it), never one that another replay is running.
+    """
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for schema in schemas:
+            cur.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(schema, BUILDING)))
+        raw.commit()
+        yield
+    finally:
+        try:
+            raw.cursor().execute("SELECT pg_advisory_unlock_all()")  # the connection goes back to the pool
+            raw.commit()
+        finally:
+            raw.close()
+
+
+def drop_stale_builds(engine: Engine) -> list[str]:
+    """Drop schemas left by builds that died before they finished (rebuilds, as-of builds, old schemas
+    awaiting their drop); leave those of builds still running. Returns the schemas dropped."""
+    dropped = []
     with transaction(engine) as cur:
-        cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'lineage\\_build\\_%' "
-                    "OR nspname LIKE 'lineage\\_old\\_%' OR nspname LIKE 'lineage\\_asofbuild\\_%'")
+        cur.execute("SELECT nspname FROM pg_namespace WHERE " + " OR ".join(["nspname LIKE %s"] * len(_BUILD_SCHEMAS))
+                    + " ORDER BY 1", _BUILD_SCHEMAS)
         for (name,) in cur.fetchall():
-            cur.execute(f"DROP SCHEMA {quote_ident(name)} CASCADE")
+            key = lock_key(name, BUILDING)
+            cur.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, key))
+            if cur.fetchone()[0]:
+                cur.execute(f"DROP SCHEMA {quote_ident(name)} CASCADE")
+                dropped.append(name)
+            else:
+                log.info("build in progress elsewhere; its schema is left alone", schema=name)
+    if dropped:
+        log.info("stale lineage builds dropped", schemas=dropped)
+    return dropped
 
 
 def rebuild(engine: Engine, *, batch_size: int = 5000, progress: Progress | None = None,
@@ -106,15 +146,23 @@ def rebuild(engine: Engine, *, batch_size: int = 5000, progress: Progress | None
     import time
 
     started = time.perf_counter()
-    drop_stale_builds(engine)
     build = f"{schema}_build_{uuid.uuid4().hex[:8]}"
+    old = f"{schema}_old_{uuid.uuid4().hex[:8]}"
+    with building(engine, build, old):
+        drop_stale_builds(engine)
+        return _rebuild(engine, schema, build, old, batch_size, progress, started)
+
+
+def _rebuild(engine: Engine, schema: str, build: str, old: str, batch_size: int, progress: Progress | None,
+             started: float) -> BuildResult:
+    import time
+
     head = store_head(engine)
     rows = _bulk_load(engine, build, head, progress)
     # catch up on what arrived during the bulk load, without holding anyone up
     projection = LineageProjection()
     target = Target(projection, build)
     Projector(engine, [target], batch_size=batch_size).run(until_idle=True)
-    old = f"{schema}_old_{uuid.uuid4().hex[:8]}"
     with transaction(engine) as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(schema, NAME)))
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(build, NAME)))
@@ -159,10 +207,12 @@ def build_as_of(engine: Engine, position: int, *, batch_size: int = 5000,
     if exists:
         return BuildResult(schema, position, 0, 0.0)
     tmp = f"lineage_asofbuild_{uuid.uuid4().hex[:8]}"
-    rows = _bulk_load(engine, tmp, position if position > 0 else 0, progress)
-    with transaction(engine) as cur:
-        cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
-        cur.execute(f"ALTER SCHEMA {quote_ident(tmp)} RENAME TO {quote_ident(schema)}")
+    with building(engine, tmp):
+        drop_stale_builds(engine)
+        rows = _bulk_load(engine, tmp, position if position > 0 else 0, progress)
+        with transaction(engine) as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+            cur.execute(f"ALTER SCHEMA {quote_ident(tmp)} RENAME TO {quote_ident(schema)}")
     seconds = time.perf_counter() - started
     log.info("as-of lineage built", schema=schema, position=position, rows=rows, seconds=round(seconds, 3))
     return BuildResult(schema, position, rows, seconds)

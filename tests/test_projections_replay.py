@@ -157,3 +157,26 @@ def test_as_of_a_time_before_a_declaration_still_shows_the_retracted_shipment(
     assert [(m.event_id, m.party) for m in now.movements] == [(eid("E6"), pgln(14))]
     assert [m.event_id for m in now.retracted] == [eid("E5")]
     assert build_as_of(engine, 2).schema == then.schema  # built once, reused
+
+
+def test_stale_build_cleanup_spares_a_build_still_running(pg_store: PostgresEventStore) -> None:
+    """A replay drops what dead builds left behind, but not the schema of a replay running beside it."""
+    from projections.framework import transaction
+    from projections.replay import building, drop_stale_builds
+
+    engine = pg_store.engine
+    running, dead = "lineage_build_running1", "lineage_asofbuild_dead1"
+    with transaction(engine) as cur:
+        cur.execute(f"CREATE SCHEMA {running}")
+        cur.execute(f"CREATE SCHEMA {dead}")
+    try:
+        with building(engine, running):  # another replay, alive, holding its lock
+            assert drop_stale_builds(engine) == [dead]
+            with transaction(engine) as cur:
+                cur.execute("SELECT nspname FROM pg_namespace WHERE nspname IN (%s, %s)", (running, dead))
+                assert [r[0] for r in cur.fetchall()] == [running]
+        assert drop_stale_builds(engine) == [running]  # its process gone: now it is stale
+    finally:
+        with transaction(engine) as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS {running} CASCADE")
+            cur.execute(f"DROP SCHEMA IF EXISTS {dead} CASCADE")
