@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import orjson
 import psycopg2.errors
 import structlog
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from sqlalchemy.engine import Engine
 
 from projections.framework import quote_ident, schema_exists
@@ -297,15 +298,24 @@ def trace(source: Engine | Any, lot: LotKey | str, direction: Direction | str, *
     key = lot if isinstance(lot, LotKey) else LotKey.parse(lot)
     direction = Direction(direction)
     raw = source.raw_connection() if isinstance(source, Engine) else source
+    dbapi: Any = getattr(raw, "dbapi_connection", raw)
+    # A trace is one statement, so one snapshot: with no transaction open it needs none, and running it in
+    # autocommit spares the BEGIN and COMMIT round trips. A transaction the caller has open is committed.
+    alone = not dbapi.autocommit and dbapi.info.transaction_status == TRANSACTION_STATUS_IDLE
     try:
+        if alone:
+            dbapi.autocommit = True
         cur = raw.cursor()
         try:
             result = _trace(raw, cur, schema, key, direction, movements)
         except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
             raw.rollback()
             raise TraceError(f"no lineage in schema {schema!r}: run `lotline project` (or `lotline replay`)") from None
-        raw.commit()
+        if not alone:
+            raw.commit()
     finally:
+        if alone:
+            dbapi.autocommit = False
         if isinstance(source, Engine):
             raw.close()
     log.debug("trace", lot=str(key), direction=direction.value, lots=len(result.lots),
