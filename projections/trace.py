@@ -314,7 +314,7 @@ def trace(source: Engine | Any, lot: LotKey | str, direction: Direction | str, *
         if not alone:
             raw.commit()
     finally:
-        if alone:
+        if alone and not dbapi.closed:  # a broken connection: let its own error through
             dbapi.autocommit = False
         if isinstance(source, Engine):
             raw.close()
