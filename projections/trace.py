@@ -14,16 +14,18 @@ Retracted events (error declarations) are left out of the answer and listed apar
 from __future__ import annotations
 
 import json
+import operator
 import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import psycopg2.errors
 import structlog
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from sqlalchemy.engine import Engine
 
 from projections.framework import quote_ident, schema_exists
@@ -49,9 +51,13 @@ class UnknownLot(TraceError):
     """The lot has never been seen by the projection."""
 
 
-@dataclass(frozen=True, slots=True)
-class TracedLot:
-    """A lot reached by a trace, at its fewest transformation steps from the queried lot."""
+class TracedLot(NamedTuple):
+    """A lot reached by a trace, at its fewest transformation steps from the queried lot.
+
+    A named tuple rather than a frozen dataclass like the other result types: a trace builds one per lot
+    reached (hundreds of thousands on a blended lineage), and a frozen dataclass's ``__init__`` costs about
+    four times a tuple's. Still immutable and hashable.
+    """
 
     gtin: str
     lot_number: str
@@ -177,7 +183,9 @@ TRAVERSE = (
     " FROM r JOIN {s}.lots l ON l.id = r.n::integer ORDER BY 4, 2, 3"
 )
 
-# The whole trace in one statement: traversal, lots, and (as one JSON value) the movements of kind $3.
+# The whole trace in one statement: traversal, lots, and (as one JSON value) the movements of kind $3. The
+# lots come back unsorted (sorting them here costs more than sorting them in Python, see :func:`_trace`);
+# the store position and the movements ride on the first row only.
 TRACE = (
     "WITH RECURSIVE start AS (SELECT id FROM {s}.lots WHERE gtin = $1 AND lot = $2),"
     " r(n) AS ("
@@ -186,13 +194,13 @@ TRACE = (
     " SELECT round(e.{b}::numeric, scale(r.n) + 1) FROM r JOIN {s}.lot_edges e ON e.{a} = r.n::integer"
     "), ids AS MATERIALIZED (SELECT n::integer AS id, scale(n) AS depth FROM r),"
     "{movements}"
-    "SELECT l.id, l.gtin, l.lot, ids.depth, l.identifiers,"
-    " (SELECT c.position FROM {s}.checkpoint c WHERE c.projection = 'lineage'),"
-    # the movements ride on the first row only: on every row, the final sort would copy them once per lot
-    " CASE WHEN row_number() OVER (ORDER BY ids.depth, l.gtin, l.lot) = 1 THEN"
+    "SELECT l.gtin, l.lot, ids.depth, l.identifiers,"
+    " CASE WHEN row_number() OVER () = 1 THEN"
+    " (SELECT c.position FROM {s}.checkpoint c WHERE c.projection = 'lineage') END,"
+    " CASE WHEN row_number() OVER () = 1 THEN"
     " (SELECT json_agg(mv ORDER BY mv.event_time, mv.event_key, mv.gtin, mv.lot, mv.pallet NULLS FIRST)::text"
     "  FROM mv) END"
-    " FROM ids JOIN {s}.lots l ON l.id = ids.id ORDER BY 4, 2, 3"
+    " FROM ids JOIN {s}.lots l ON l.id = ids.id"
 )
 
 # Movements of the lots in ``ids``, of kind $3: direct lines (lot, or serialised item of the lot),
@@ -290,15 +298,24 @@ def trace(source: Engine | Any, lot: LotKey | str, direction: Direction | str, *
     key = lot if isinstance(lot, LotKey) else LotKey.parse(lot)
     direction = Direction(direction)
     raw = source.raw_connection() if isinstance(source, Engine) else source
+    dbapi: Any = getattr(raw, "dbapi_connection", raw)
+    # A trace is one statement, so one snapshot: with no transaction open it needs none, and running it in
+    # autocommit spares the BEGIN and COMMIT round trips. A transaction the caller has open is committed.
+    alone = not dbapi.autocommit and dbapi.info.transaction_status == TRANSACTION_STATUS_IDLE
     try:
+        if alone:
+            dbapi.autocommit = True
         cur = raw.cursor()
         try:
             result = _trace(raw, cur, schema, key, direction, movements)
         except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
             raw.rollback()
             raise TraceError(f"no lineage in schema {schema!r}: run `lotline project` (or `lotline replay`)") from None
-        raw.commit()
+        if not alone:
+            raw.commit()
     finally:
+        if alone and not dbapi.closed:  # a broken connection: let its own error through
+            dbapi.autocommit = False
         if isinstance(source, Engine):
             raw.close()
     log.debug("trace", lot=str(key), direction=direction.value, lots=len(result.lots),
@@ -322,15 +339,22 @@ def _trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Direction, w
     _execute(raw, cur, f"lineage_{direction.value}_{schema}", sql, (key.gtin, key.lot, kind if with_movements
                                                                        else "-"), "text, text, text")
     rows = cur.fetchall()
-    if not rows:
-        lot_id_of(cur, schema, key)  # raises UnknownLot (or UndefinedTable)
-    result = Trace(key, direction, int(rows[0][5] or 0) if rows else 0, schema,
-                   lots=[TracedLot(g, lot, int(d), tuple(ids)) for _, g, lot, d, ids, _, _ in rows])
-    moves = rows[0][6] if rows else None
+    if not rows:  # the queried lot itself is always reached, at depth 0
+        raise UnknownLot(f"lot {key} (GTIN {key.gtin}, lot {key.lot!r}) is not known to the lineage")
+    position, moves = rows[0][4], rows[0][5]
+    rows.sort(key=_LOT_ORDER)
+    result = Trace(key, direction, int(position or 0), schema,
+                   lots=[_new_lot(TracedLot, (g, lot, d, tuple(ids))) for g, lot, d, ids, _, _ in rows])
     for item in orjson.loads(moves) if moves else ():  # quantities arrive as text: exact Decimals
         line = _movement(kind, item)
         (result.retracted if line.retracted else result.movements).append(line)
     return result
+
+
+# Lots in a trace are listed by depth, then GTIN and lot number in code point order (as Python sorts strings).
+_LOT_ORDER = operator.itemgetter(2, 0, 1)
+# What TracedLot(...) does, minus a Python-level call per lot.
+_new_lot = tuple.__new__
 
 
 def _movement(kind: str, m: dict[str, Any]) -> MovementLine:
