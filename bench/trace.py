@@ -260,11 +260,12 @@ def main() -> None:
     if args.rebuild_only:
         with scratch_database() as url:
             engine = make_engine(url)
-            rb = rebuild_throughput(engine, args.events)
+            alone = rebuild_throughput(engine, args.events)
             engine.dispose()
-        print(f"rebuild: {rb}")
-        print(f"raw COPY {rb['copy_s']:.2f} s ({rb['copy_rate']:,.0f} rows/s); rebuild {rb['rebuild_s']:.2f} s "
-              f"({rb['rebuild_rate']:,.0f} events/s); {rb['rebuild_rate'] / rb['copy_rate']:.2f}× raw COPY")
+        print(f"rebuild: {alone}")
+        print(f"raw COPY {alone['copy_s']:.2f} s ({alone['copy_rate']:,.0f} rows/s); rebuild "
+              f"{alone['rebuild_s']:.2f} s ({alone['rebuild_rate']:,.0f} events/s); "
+              f"{alone['rebuild_rate'] / alone['copy_rate']:.2f}× raw COPY")
         return
     with scratch_database() as url:
         engine = make_engine(url)
