@@ -3,7 +3,7 @@
 A trace is three statements on one connection:
 
 1. the traversal: a recursive CTE over ``lot_edges`` with ``UNION`` set semantics, so rework cycles
-   terminate and each lot is reported once, at its fewest transformation steps (see :data:`TRAVERSE`);
+   terminate and each lot is reported once, at its fewest transformation steps (see :data:`TRACE`);
 2. the movements of the lots reached: shipments (forward) or receipts (backward), direct or inside an SSCC
    whose contents are its non-retracted ADDs minus DELETEs as of the movement's eventTime;
 3. nothing else: parties are the distinct counterparties of those movements.
@@ -171,18 +171,7 @@ class Trace:
 # is the one at the fewest steps. That gives set semantics (cycles terminate, no paths are tracked) and the
 # smallest depth in one pass. ``{a}``/``{b}`` are the edge columns to follow (src→dst forward). $1/$2 are the
 # GTIN and lot of the queried lot; no row back means the lot is unknown.
-TRAVERSE = (
-    "WITH RECURSIVE start AS (SELECT id FROM {s}.lots WHERE gtin = $1 AND lot = $2),"
-    " r(n) AS ("
-    " SELECT id::numeric FROM start"
-    " UNION"
-    " SELECT round(e.{b}::numeric, scale(r.n) + 1) FROM r JOIN {s}.lot_edges e ON e.{a} = r.n::integer"
-    ") "
-    "SELECT l.id, l.gtin, l.lot, scale(r.n) AS depth, l.identifiers,"
-    " (SELECT c.position FROM {s}.checkpoint c WHERE c.projection = 'lineage')"
-    " FROM r JOIN {s}.lots l ON l.id = r.n::integer ORDER BY 4, 2, 3"
-)
-
+#
 # The whole trace in one statement: traversal, lots, and (as one JSON value) the movements of kind $3. The
 # lots come back unsorted (sorting them here costs more than sorting them in Python, see :func:`_trace`);
 # the store position and the movements ride on the first row only.
@@ -321,14 +310,6 @@ def trace(source: Engine | Any, lot: LotKey | str, direction: Direction | str, *
     log.debug("trace", lot=str(key), direction=direction.value, lots=len(result.lots),
               movements=len(result.movements), position=result.position, schema=schema)
     return result
-
-
-def lot_id_of(cur: Any, schema: str, key: LotKey) -> int:
-    cur.execute(f"SELECT id FROM {quote_ident(schema)}.lots WHERE gtin = %s AND lot = %s", (key.gtin, key.lot))
-    row = cur.fetchone()
-    if row is None:
-        raise UnknownLot(f"lot {key} (GTIN {key.gtin}, lot {key.lot!r}) is not known to the lineage")
-    return int(row[0])
 
 
 def _trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Direction, with_movements: bool) -> Trace:
