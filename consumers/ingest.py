@@ -159,10 +159,10 @@ class IngestWorker:
         """
         opts = self.options
         _collect_rarely()
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self._consumer.subscribe([opts.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_revoke)
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         last_activity = time.monotonic()
         try:
             while not self._stop:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 
 from consumers.dlq import REASON, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
@@ -32,6 +33,16 @@ def test_published_events_are_stored_once_with_their_offsets(runtime: Runtime) -
     # a second run (a restart) reads nothing again: it resumes from the offsets in the database
     stats = runtime.ingest_worker(until_idle=True, idle_timeout_s=5).run()
     assert stats.consumed == 0 and store.count() == 200
+
+
+def test_ingest_gives_the_process_its_gil_switch_interval_back(runtime: Runtime) -> None:
+    """Ingest shortens the GIL switch interval while it runs (its writer thread waits less); a process that
+    runs a worker in passing, a test or a benchmark, gets its own setting back."""
+    before = sys.getswitchinterval()
+    with runtime.publisher() as pub:
+        pub.publish_many([shipment(i) for i in range(5)])
+    _ingest(runtime)
+    assert sys.getswitchinterval() == before
 
 
 def test_error_declaration_is_stored_beside_its_event(runtime: Runtime) -> None:
