@@ -48,11 +48,14 @@ def _json_object(text: str | None, name: str) -> dict[str, JsonValue]:
     return value
 
 
-def _check_identifier(text: str, field_name: str) -> None:
+def _check_identifier(text: str, name: str, index: int | None = None, part: str = "") -> None:
+    """Validate one identifier (keeping what :func:`lot_keys` will ask for); the field named in an error is
+    ``name[/index]part``, written out only then."""
     try:
-        lot_ref(text)  # validates, and keeps what lot_keys() will ask for
+        lot_ref(text)
     except IdentifierError as exc:
-        raise EPCISError(exc.message, field=field_name) from None
+        field = name if index is None else f"{name}/{index}"
+        raise EPCISError(exc.message, field=field + part) from None
 
 
 def _quantity(text: str, field_name: str) -> Decimal:
@@ -107,8 +110,8 @@ def check(r: Record) -> None:
             raise EPCISError("a TransformationEvent needs inputs and outputs, or a transformationID with "
                              "either", field="inputEPCList")
     for name in EPC_LISTS:
-        if r[name]:
-            _check_identifiers(r[name], name)
+        for i, text in enumerate(r[name]):
+            _check_identifier(text, name, i)
     if r["parentID"]:
         _check_identifier(r["parentID"], "parentID")
     for name in QUANTITY_LISTS:
@@ -116,15 +119,7 @@ def check(r: Record) -> None:
             _check_quantities(r[name], name)
     for name in ("readPoint", "bizLocation"):
         if r[name]:
-            _check_identifier(r[name], f"{name}/id")
-
-
-def _check_identifiers(texts: Sequence[str], name: str) -> None:
-    for i, text in enumerate(texts):  # the field name is only written out for an error
-        try:
-            lot_ref(text)
-        except IdentifierError as exc:
-            raise EPCISError(exc.message, field=f"{name}/{i}") from None
+            _check_identifier(r[name], name, part="/id")
 
 
 _UNITS_SEEN: set[str] = set()
@@ -132,10 +127,7 @@ _UNITS_SEEN: set[str] = set()
 
 def _check_quantities(items: Sequence[Mapping[str, Any]], name: str) -> None:
     for i, q in enumerate(items):
-        try:
-            lot_ref(q["epcClass"])
-        except IdentifierError as exc:
-            raise EPCISError(exc.message, field=f"{name}/{i}/epcClass") from None
+        _check_identifier(q["epcClass"], name, i, "/epcClass")
         if q["quantity"] is not None and isinstance(problem := _decimal(q["quantity"]), str):
             raise EPCISError(problem, field=f"{name}/{i}/quantity")
         uom = q["uom"]
@@ -214,12 +206,9 @@ def to_jsonld(r: Record) -> dict[str, Any]:
         out["disposition"] = v
     if (pd := r["persistentDisposition"]) is not None:
         out["persistentDisposition"] = {k: list(pd[k]) for k in ("set", "unset") if pd[k]}
-    if (v := r["readPoint"]) is not None:
-        ext = r["readPointExtensionsJson"]
-        out["readPoint"] = {"id": v} if ext is None else {"id": v, **_json_object(ext, "readPoint")}
-    if (v := r["bizLocation"]) is not None:
-        ext = r["bizLocationExtensionsJson"]
-        out["bizLocation"] = {"id": v} if ext is None else {"id": v, **_json_object(ext, "bizLocation")}
+    for name, ext in (("readPoint", "readPointExtensionsJson"), ("bizLocation", "bizLocationExtensionsJson")):
+        if (v := r[name]) is not None:
+            out[name] = {"id": v} if r[ext] is None else {"id": v, **_json_object(r[ext], name)}
     if v := r["bizTransactionList"]:
         out["bizTransactionList"] = [
             {"type": b["type"], "bizTransaction": b["bizTransaction"]} if b["type"] is not None

@@ -97,11 +97,9 @@ OffsetKey = tuple[str, int]  # (topic, partition)
 BeforeCommit = Callable[[list[Rejected]], None]
 
 
-def row_hash(prev_hash: bytes, position: int, recorded_at: datetime | str, event: NewEvent) -> bytes:
-    """The chain hash of one row: SHA-256 over the previous row's hash and every column of this row
-    (``recorded_at`` may be given as its :func:`utc_text` already)."""
-    recorded = recorded_at if isinstance(recorded_at, str) else utc_text(recorded_at)
-    return chain_link(prev_hash, position, recorded, hash_tail(event))
+def row_hash(prev_hash: bytes, position: int, recorded_at: datetime, event: NewEvent) -> bytes:
+    """The chain hash of one row: SHA-256 over the previous row's hash and every column of this row."""
+    return chain_link(prev_hash, position, utc_text(recorded_at), hash_tail(event))
 
 
 def hash_tail(event: NewEvent, event_time: str | None = None) -> bytes:

@@ -86,17 +86,16 @@ def copy_middle(e: NewEvent, event_time: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Staged:
-    """An event with the parts of its row that do not depend on its place in the chain, computed before
+    """The parts of an event's row that do not depend on its place in the chain, computed before
     the append lock is taken so that the lock is held for little more than the COPY."""
 
-    event: NewEvent
     hash_tail: bytes
     copy_middle: str
 
     @classmethod
     def of(cls, e: NewEvent) -> _Staged:
         event_time = utc_text(e.event_time)
-        return cls(e, hash_tail(e, event_time), copy_middle(e, event_time))
+        return cls(hash_tail(e, event_time), copy_middle(e, event_time))
 
 
 class PostgresEventStore:
