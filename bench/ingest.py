@@ -23,7 +23,7 @@ import uuid
 import psutil
 import sqlalchemy as sa
 
-from bench.common import CpuMeter, broker, machine, rss_mb, scratch_database
+from bench.common import CpuMeter, broker, copy_in, machine, rss_mb, scratch_database
 from consumers.ingest import IngestStats
 from lotline.logconfig import configure_logging
 from lotline.settings import Settings
@@ -111,7 +111,7 @@ def copy_baseline(url: str, batch: int) -> dict[str, float]:
     engine = sa.create_engine(url)
     raw = engine.raw_connection()
     cur = raw.cursor()
-    out = io.StringIO()
+    out = io.BytesIO()
     cur.copy_expert(f"COPY (SELECT {COLUMNS} FROM events ORDER BY position) TO STDOUT", out)
     lines = out.getvalue().splitlines(keepends=True)
     rates = {}
@@ -119,11 +119,11 @@ def copy_baseline(url: str, batch: int) -> dict[str, float]:
         cur.execute("DROP TABLE IF EXISTS events_copy_baseline")
         cur.execute("CREATE TABLE events_copy_baseline (LIKE events INCLUDING ALL)")
         raw.commit()
-        started = time.perf_counter()
         step = len(lines) if mode == "stream" else batch
-        for i in range(0, len(lines), step):
-            chunk = io.StringIO("".join(lines[i:i + step]))
-            cur.copy_expert(f"COPY events_copy_baseline ({COLUMNS}) FROM STDIN", chunk)
+        chunks = [b"".join(lines[i:i + step]) for i in range(0, len(lines), step)]
+        started = time.perf_counter()
+        for chunk in chunks:
+            copy_in(cur, f"COPY events_copy_baseline ({COLUMNS}) FROM STDIN", chunk)
             raw.commit()
         rates[mode] = len(lines) / (time.perf_counter() - started)
     raw.close()

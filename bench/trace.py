@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from bench.common import machine, scratch_database
+from bench.common import copy_in, machine, scratch_database
 from consumers.records import to_new_event
 from consumers.store.postgres import PostgresEventStore
 from lotline.logconfig import configure_logging
@@ -174,13 +174,12 @@ def rebuild_throughput(engine: Engine, n_events: int) -> dict[str, float]:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        dump = io.StringIO()
+        dump = io.BytesIO()
         cur.copy_expert("COPY events TO STDOUT", dump)
         cur.execute("CREATE TABLE copy_baseline (LIKE events)")
         raw.commit()
-        dump.seek(0)
         t0 = time.perf_counter()
-        cur.copy_expert("COPY copy_baseline FROM STDIN", dump)
+        copy_in(cur, "COPY copy_baseline FROM STDIN", dump.getvalue())
         raw.commit()
         copy_s = time.perf_counter() - t0
     finally:

@@ -10,7 +10,7 @@ import pytest
 from consumers.records import to_new_event
 from consumers.store.memory import InMemoryEventStore
 from consumers.store.port import EventStore, Rejected
-from consumers.store.postgres import PostgresEventStore
+from consumers.store.postgres import COPY_CHUNK, PostgresEventStore
 from tests.factories import declared, row, shipment
 
 
@@ -106,3 +106,12 @@ def test_chain_names_the_first_tampered_row() -> None:
 
 def test_postgres_store_is_the_one_under_test(pg_store: PostgresEventStore) -> None:
     assert pg_store.engine.url.get_backend_name() == "postgresql"
+
+
+def test_a_batch_larger_than_one_copy_chunk_is_stored_whole(pg_store: PostgresEventStore) -> None:
+    """The adapter sends COPY data in COPY_CHUNK pieces: rows that straddle a piece boundary arrive intact."""
+    batch = [row(i) for i in range(1, 4001)]
+    assert sum(len(e.body) for e in batch) > 2 * COPY_CHUNK, "the batch must span several pieces"
+    assert pg_store.append(batch).stored == 4000
+    assert [r.event for r in pg_store.read(0, 5000)] == batch
+    assert pg_store.verify().ok
