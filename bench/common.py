@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import platform
 from collections.abc import Iterator
-from typing import Any
 
 import psutil
 
 from consumers import schema as store_schema
-from consumers.store.postgres import COPY_CHUNK
 from lotline.embedded import EmbeddedKafka, free_port
 from lotline.wiring import make_engine
 
@@ -25,14 +22,6 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}")
-
-
-def copy_in(cur: Any, statement: str, data: bytes) -> None:
-    """Run ``COPY ... FROM STDIN`` over ``data`` as the event store sends its batches, in
-    :data:`~consumers.store.postgres.COPY_CHUNK` pieces: a text stream read 8 KB at a time (psycopg2's default)
-    made the baseline itself client-bound (measured: 25-40K rows/s against 46-59K for the same bytes in 1 MB
-    pieces, and 43-57K for a server-side ``COPY FROM`` file)."""
-    cur.copy_expert(statement, io.BytesIO(data), size=COPY_CHUNK)
 
 
 def rss_mb() -> float:

@@ -23,12 +23,13 @@ import uuid
 import psutil
 import sqlalchemy as sa
 
-from bench.common import CpuMeter, broker, copy_in, machine, rss_mb, scratch_database
+from bench.common import CpuMeter, broker, machine, rss_mb, scratch_database
 from consumers.ingest import IngestStats
 from lotline.logconfig import configure_logging
 from lotline.settings import Settings
 from lotline.wiring import Runtime
 from producers.simulate import config_for_events, simulate
+from schemas.pgcopy import copy_from
 
 COLUMNS = ("position, recorded_at, event_key, is_declaration, event_id, event_type, event_time, event_tz_offset, "
            "biz_step, lot_keys, source_topic, source_partition, source_offset, body, row_hash")
@@ -123,7 +124,7 @@ def copy_baseline(url: str, batch: int) -> dict[str, float]:
         chunks = [b"".join(lines[i:i + step]) for i in range(0, len(lines), step)]
         started = time.perf_counter()
         for chunk in chunks:
-            copy_in(cur, f"COPY events_copy_baseline ({COLUMNS}) FROM STDIN", chunk)
+            copy_from(cur, f"COPY events_copy_baseline ({COLUMNS}) FROM STDIN", chunk)
             raw.commit()
         rates[mode] = len(lines) / (time.perf_counter() - started)
     raw.close()

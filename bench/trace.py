@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from bench.common import copy_in, machine, scratch_database
+from bench.common import machine, scratch_database
 from consumers.records import to_new_event
 from consumers.store.postgres import PostgresEventStore
 from lotline.logconfig import configure_logging
@@ -40,6 +40,7 @@ from projections.lineage.projection import NAME
 from projections.replay import rebuild
 from projections.trace import trace
 from schemas.identifiers import LotKey, gs1_check_digit
+from schemas.pgcopy import copy_from
 
 RAW = {
     "forward": "WITH RECURSIVE r(id) AS (SELECT %(s)s UNION SELECT e.dst FROM r JOIN {s}.lot_edges e "
@@ -179,7 +180,7 @@ def rebuild_throughput(engine: Engine, n_events: int) -> dict[str, float]:
         cur.execute("CREATE TABLE copy_baseline (LIKE events)")
         raw.commit()
         t0 = time.perf_counter()
-        copy_in(cur, "COPY copy_baseline FROM STDIN", dump.getvalue())
+        copy_from(cur, "COPY copy_baseline FROM STDIN", dump.getvalue())
         raw.commit()
         copy_s = time.perf_counter() - t0
     finally:

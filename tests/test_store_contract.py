@@ -10,7 +10,8 @@ import pytest
 from consumers.records import to_new_event
 from consumers.store.memory import InMemoryEventStore
 from consumers.store.port import EventStore, Rejected
-from consumers.store.postgres import COPY_CHUNK, PostgresEventStore
+from consumers.store.postgres import PostgresEventStore
+from schemas.pgcopy import COPY_CHUNK
 from tests.factories import declared, row, shipment
 
 

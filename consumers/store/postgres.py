@@ -12,7 +12,6 @@ COPY never meets a conflict.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from consumers.store.port import (
     hash_tail,
     verify_chain,
 )
+from schemas.pgcopy import NULL, copy_field, copy_from, copy_text, text_array
 from schemas.timefmt import utc_text
 
 APPEND_LOCK_ID = 0x4C4F544C494E45  # "LOTLINE": the advisory lock that serialises appends
@@ -46,48 +46,24 @@ EVENT_COLUMNS = (
 )
 
 
-COPY_CHUNK = 1 << 20
-"""Bytes handed to libpq per COPY message. Large, because psycopg2 takes the GIL for every chunk it reads and
-each time waits for the decoding thread to give it up (its default of 8 KB meant hundreds of waits a batch);
-bounded, because libpq moves what a partial send leaves over to the front of its buffer, which for one
-message of a whole large batch is quadratic (measured: a 150 MB COPY sent in one piece ran at 1.9K rows/s,
-in 1 MB pieces at 46-59K)."""
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str) -> str:
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_COPY_ESCAPES)
-    return value
-
-
-def _pg_array(items: Sequence[str]) -> str:
-    """A PostgreSQL text[] literal, every element quoted."""
-    inner = '","'.join(items)
-    if "\\" in inner or '"' in inner:  # only then does an element need escaping
-        inner = '","'.join(i.replace("\\", "\\\\").replace('"', '\\"') for i in items)
-    return '{"' + inner + '"}' if items else "{}"
-
-
 def copy_middle(e: NewEvent, event_time: str) -> str:
     """The columns of ``e``'s ``COPY events FROM STDIN`` line (text format) between its record time and its
     hash, i.e. all that is known before the row has a place in the chain (``event_time`` as :func:`utc_text`
     gives it)."""
     src = e.source
     return "\t".join((
-        _copy_text(e.event_key),
+        copy_text(e.event_key),
         "t" if e.is_declaration else "f",
-        "\\N" if e.event_id is None else _copy_text(e.event_id),
+        copy_field(e.event_id),
         e.event_type,
         event_time,
         e.event_tz_offset,
-        "\\N" if e.biz_step is None else _copy_text(e.biz_step),
-        _copy_text(_pg_array(e.lot_keys)),
-        "\\N" if src is None else _copy_text(src.topic),
-        "\\N" if src is None else str(src.partition),
-        "\\N" if src is None else str(src.offset),
-        _copy_text(e.body),
+        copy_field(e.biz_step),
+        copy_text(text_array(e.lot_keys)),
+        NULL if src is None else copy_text(src.topic),
+        NULL if src is None else str(src.partition),
+        NULL if src is None else str(src.offset),
+        copy_text(e.body),
     ))
 
 
@@ -142,9 +118,7 @@ class PostgresEventStore:
                     pos += 1
                     prev = chain_link(prev, pos, now, row.hash_tail)
                     lines.append(f"{pos}\t{now}\t{row.copy_middle}\t\\\\x{prev.hex()}\n")
-                data = "".join(lines).encode()
-                cur.copy_expert(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN", io.BytesIO(data),
-                                size=COPY_CHUNK)
+                copy_from(cur, f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN", "".join(lines).encode())
             if group is not None and offsets:
                 keys = list(offsets)
                 cur.execute(

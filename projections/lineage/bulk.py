@@ -29,14 +29,13 @@ values are already stripped and vocabulary values canonical (bare CBV terms): th
 
 from __future__ import annotations
 
-import io
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from projections.framework import quote_ident
 from projections.lineage.facts import _parse
 from schemas.identifiers import IdKind, gs1_check_digit
+from schemas.pgcopy import NULL, copy_field, copy_from, copy_text, text_array
 
 # lst codes: the identifier lists, numbered in the order facts_of visits them for each event type
 EPC, QTY, CHILD_EPC, CHILD_QTY, IN_EPC, IN_QTY, OUT_EPC, OUT_QTY = range(1, 9)
@@ -308,17 +307,13 @@ SETTINGS = (  # for the build transaction only (SET LOCAL)
 )
 
 
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")  # what COPY's text format escapes
-_NULL = "\\N"
-
-
 @dataclass(slots=True)
 class _Resolved:
     """The COPY text of ``_ids``, ``lots`` and ``lot_identifiers``, and whether an SGTIN lacked a lot."""
 
-    ids: io.StringIO = field(default_factory=io.StringIO)
-    lots: io.StringIO = field(default_factory=io.StringIO)
-    identifiers: io.StringIO = field(default_factory=io.StringIO)
+    ids: str = ""
+    lots: str = ""
+    identifiers: str = ""
     unlotted_items: bool = False
 
 
@@ -349,7 +344,7 @@ def _resolve(texts: list[tuple[str, bool]]) -> _Resolved:
     lots: dict[tuple[str, str], tuple[str, list[str]]] = {}
     for text, ref in texts:
         fast = fast_path(text)
-        plain = fast is not None and _COPY_SPECIAL.search(text) is None  # then every field is COPY-safe
+        plain = fast is not None and copy_text(text) is text  # then every field is COPY-safe
         if fast is not None:
             kind, key, lot, item = *fast, None
         else:
@@ -357,7 +352,7 @@ def _resolve(texts: list[tuple[str, bool]]) -> _Resolved:
             if c is None:
                 continue
             kind, key, lot, item = c
-        lot_id = _NULL
+        lot_id = NULL
         if ref and lot is not None:
             known = lots.get((key, lot))
             if known is None:
@@ -368,39 +363,24 @@ def _resolve(texts: list[tuple[str, bool]]) -> _Resolved:
         elif kind == "S" and ref:
             out.unlotted_items = True
         if plain:
-            ids.append(f"{text}\t{kind}\t{key}\t{_NULL if lot is None else lot}\t{_NULL}\t{lot_id}\n")
+            ids.append(f"{text}\t{kind}\t{key}\t{NULL if lot is None else lot}\t{NULL}\t{lot_id}\n")
         else:
-            ids.append("\t".join(_copy_text(v) for v in (text, kind, key, lot, item)) + f"\t{lot_id}\n")
-    out.ids.write("".join(ids))
+            ids.append("\t".join(copy_field(v) for v in (text, kind, key, lot, item)) + f"\t{lot_id}\n")
+    out.ids = "".join(ids)
     rows: list[str] = []
     identifiers: list[str] = []
     for (key, lot), (n, texts_seen) in lots.items():
         texts_seen.sort()
-        rows.append(f"{n}\t{_copy_text(key)}\t{_copy_text(lot)}\t{_copy_text(_array(texts_seen))}\n")
-        identifiers.extend(f"{n}\t{_copy_text(t)}\n" for t in texts_seen)
-    out.lots.write("".join(rows))
-    out.identifiers.write("".join(identifiers))
+        rows.append(f"{n}\t{copy_text(key)}\t{copy_text(lot)}\t{copy_text(text_array(texts_seen))}\n")
+        identifiers.extend(f"{n}\t{copy_text(t)}\n" for t in texts_seen)
+    out.lots = "".join(rows)
+    out.identifiers = "".join(identifiers)
     return out
 
 
-def _array(values: list[str]) -> str:
-    """A text[] literal."""
-    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
-
-
-def _copy_text(v: str | None) -> str:
-    """``v`` as a field of COPY's text format."""
-    if v is None:
-        return "\\N"
-    if _COPY_SPECIAL.search(v) is None:
-        return v
-    return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _copy(cur: Any, table: str, buf: io.StringIO) -> None:
-    if buf.tell():
-        buf.seek(0)
-        cur.copy_expert(f"COPY {table} FROM STDIN", buf)
+def _copy(cur: Any, table: str, text: str) -> None:
+    if text:
+        copy_from(cur, f"COPY {table} FROM STDIN", text.encode())
 
 
 def settings(cur: Any, *, joins: bool = False) -> None:
