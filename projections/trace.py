@@ -1,12 +1,15 @@
 """Backward and forward traces over the lineage tables.
 
-A trace is three statements on one connection:
+A trace is one prepared statement (:data:`TRACE`), so one snapshot, on one connection:
 
-1. the traversal: a recursive CTE over ``lot_edges`` with ``UNION`` set semantics, so rework cycles
-   terminate and each lot is reported once, at its fewest transformation steps (see :data:`TRACE`);
-2. the movements of the lots reached: shipments (forward) or receipts (backward), direct or inside an SSCC
-   whose contents are its non-retracted ADDs minus DELETEs as of the movement's eventTime;
-3. nothing else: parties are the distinct counterparties of those movements.
+* the traversal: a recursive CTE over ``lot_edges`` with ``UNION`` set semantics, so rework cycles
+  terminate and each lot is reported once, at its fewest transformation steps;
+* each lot reached with its GTIN, lot number and identifiers;
+* as one JSON value on the first row, the movements of those lots: shipments (forward) or receipts
+  (backward), direct or inside an SSCC whose contents are its non-retracted ADDs minus DELETEs as of the
+  movement's eventTime, and the store position the lineage reflects.
+
+Parties are computed in Python: the distinct counterparties of those movements.
 
 Retracted events (error declarations) are left out of the answer and listed apart for the audit view.
 """

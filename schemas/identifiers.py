@@ -277,6 +277,41 @@ def _parse_digital_link(text: str) -> Identifier | None:
     return Identifier(IdKind.GIAI, text, pairs["8004"])
 
 
+_LGTIN_URN, _SSCC_URN = "urn:epc:class:lgtin:", "urn:epc:id:sscc:"
+
+
+def quick_parse(text: str) -> tuple[IdKind, str, str | None] | None:
+    """``(kind, key, lot)`` of the two forms that make up almost every identifier in practice, without building
+    an :class:`Identifier`: :attr:`IdKind.LGTIN` with the GTIN-14 and lot of an LGTIN URN, :attr:`IdKind.SSCC`
+    with the SSCC-18 of an SSCC URN; None (left to :func:`parse_identifier`) for anything else or unusual.
+
+    Exactly the cases where :func:`parse_identifier` takes the same path and ``unquote`` changes nothing:
+    lower-case prefix, three (two) dot-separated fields of ASCII digits with the right lengths, and a non-empty
+    lot with no ``%`` (percent-encoding), no newline (``.`` in the URN regex does not match one) and a printable
+    ASCII last character (so ``strip()`` changes nothing). A few times faster than the full parse, which matters
+    to ingest (every new lot and pallet) and to a rebuild (every distinct identifier of the store);
+    ``tests/test_identifiers.py`` checks it against :func:`parse_identifier` on generated identifiers.
+    """
+    if text.startswith(_LGTIN_URN):
+        fields = text[len(_LGTIN_URN):].split(".")
+        if len(fields) != 3:
+            return None
+        cp, ref, lot = fields
+        if not (6 <= len(cp) <= 12 and len(cp) + len(ref) == 13 and ref and _digits(cp + ref) and lot
+                and "%" not in lot and "\n" not in lot and "!" <= lot[-1] <= "~"):
+            return None
+        return IdKind.LGTIN, _with_check(ref[0] + cp + ref[1:]), lot
+    if text.startswith(_SSCC_URN):
+        fields = text[len(_SSCC_URN):].split(".")
+        if len(fields) != 2:
+            return None
+        cp, ser = fields
+        if not (cp and ser and len(cp) + len(ser) == 17 and _digits(cp + ser)):
+            return None
+        return IdKind.SSCC, _with_check(ser[0] + cp + ser[1:]), None
+    return None
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def parse_identifier(text: str) -> Identifier:
     """Parse an EPC URN or a GS1 Digital Link URI; any other URI is returned as :attr:`IdKind.OTHER`.
@@ -303,10 +338,14 @@ def lot_ref(text: str) -> LotKey | str | None:
     """
     ref = _LOT_REFS.get(text, _UNSEEN)
     if ref is _UNSEEN:
-        ident = _parse_identifier(text)
-        ref = ident.lot_key
-        if ref is None and ident.kind is IdKind.SGTIN:
-            ref = ident.key
+        quick = quick_parse(text)
+        if quick is not None:
+            ref = LotKey(quick[1], quick[2]) if quick[2] is not None else None
+        else:
+            ident = _parse_identifier(text)
+            ref = ident.lot_key
+            if ref is None and ident.kind is IdKind.SGTIN:
+                ref = ident.key
         if len(_LOT_REFS) >= _LOT_REFS_LIMIT:
             _LOT_REFS.clear()
         _LOT_REFS[text] = ref

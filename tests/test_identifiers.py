@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from schemas.errors import IdentifierError
-from schemas.identifiers import IdKind, LotKey, gs1_check_digit, normalise_gtin, parse_identifier
+from schemas.identifiers import (
+    _LOT_REFS,
+    IdKind,
+    LotKey,
+    gs1_check_digit,
+    lot_ref,
+    normalise_gtin,
+    parse_identifier,
+    quick_parse,
+)
 from schemas.model import Action, EPCISEvent, EventType
 from schemas.timefmt import parse_timestamp
 
@@ -61,3 +72,67 @@ def test_bad_identifiers_are_named(bad: str, message: str) -> None:
 def test_other_uris_are_opaque() -> None:
     assert parse_identifier("urn:uuid:1234").kind is IdKind.OTHER
     assert parse_identifier("https://example.com/docs/1").kind is IdKind.OTHER
+
+
+def _slow(text: str) -> tuple[IdKind, str, str | None] | None:
+    """What quick_parse must answer, from the full parse."""
+    try:
+        ident = parse_identifier(text)
+    except IdentifierError:
+        return None
+    if ident.kind is IdKind.LGTIN and ident.key is not None and ident.lot is not None:
+        return IdKind.LGTIN, ident.key, ident.lot
+    if ident.kind is IdKind.SSCC and ident.key is not None:
+        return IdKind.SSCC, ident.key, None
+    return None
+
+
+def _identifiers(rng: random.Random, n: int) -> list[str]:
+    lot_chars = "ABCxyz019_-.% /\n\u00e9\u0663"
+    digits = "0123456789"
+    out = []
+    for _ in range(n):
+        cp = "".join(rng.choice(digits) for _ in range(rng.choice((5, 6, 7, 9, 12, 13))))
+        ref = "".join(rng.choice(digits + ("\u0663" if rng.random() < 0.05 else "")) for _ in
+                      range(max(0, 13 - len(cp) + rng.choice((0, 0, 0, 1, -1)))))
+        lot = "".join(rng.choice(lot_chars) for _ in range(rng.choice((0, 1, 3, 8))))
+        if rng.random() < 0.5:
+            lot = "".join(rng.choice("ABC123") for _ in range(rng.randint(1, 10)))
+        ser = "".join(rng.choice(digits) for _ in range(17 - len(cp) + rng.choice((0, 0, 1, -1))))
+        prefix = rng.choice(("urn:epc:class:lgtin:", "urn:epc:class:lgtin:", "URN:epc:class:lgtin:",
+                             "urn:epc:id:sscc:", "urn:epc:id:sscc:", "urn:epc:id:sgtin:"))
+        body = f"{cp}.{ser}" if "sscc" in prefix else f"{cp}.{ref}.{lot}"
+        out.append(prefix + body)
+    gtin = "0614141" + "07346"
+    out += [f"urn:epc:class:lgtin:0614141.107346.{lot}" for lot in ("A", "a-b_C", "1", "%41", "x y", "")]
+    out += ["urn:epc:id:sscc:0614141.1234567890", "urn:epc:id:sscc:0614141.123456789",
+            f"https://id.gs1.org/01/1{gtin}{gs1_check_digit('1' + gtin)}/10/L1", "urn:epc:idpat:sgtin:0614141.107346.*"]
+    return out
+
+
+def test_quick_parse_agrees_with_parse_identifier() -> None:
+    texts = _identifiers(random.Random(3), 4000)
+    answered = 0
+    for text in texts:
+        fast = quick_parse(text)
+        if fast is None:
+            continue  # left to parse_identifier
+        answered += 1
+        assert _slow(text) == fast, text
+    plain = [t for t in texts if _slow(t) is not None and t.islower() and "%" not in t and "\n" not in t
+             and t.isascii() and t.count(".") == (2 if "lgtin" in t else 1) and not t.endswith(".")]
+    assert answered >= len(plain) > 500  # every plain LGTIN/SSCC URN takes the fast path
+
+
+def test_lot_ref_answers_as_the_full_parse_does() -> None:
+    """lot_ref takes quick_parse's answer where there is one: the same lot references either way."""
+    for text in _identifiers(random.Random(4), 2000):
+        _LOT_REFS.clear()
+        try:
+            ident = parse_identifier(text)
+        except IdentifierError:
+            with pytest.raises(IdentifierError):
+                lot_ref(text)
+            continue
+        expected = ident.lot_key or (ident.key if ident.kind is IdKind.SGTIN else None)
+        assert lot_ref(text) == expected, text

@@ -18,12 +18,9 @@ from consumers.store.postgres import PostgresEventStore
 from producers.simulate import config_for_events, simulate
 from projections.framework import quote_ident, read_rows
 from projections.lineage import bulk
-from projections.lineage.bulk import fast_path
 from projections.lineage.ddl import TABLES
 from projections.lineage.projection import LineageProjection
 from projections.replay import build_as_of, rebuild
-from schemas.errors import IdentifierError
-from schemas.identifiers import IdKind, gs1_check_digit, parse_identifier
 from schemas.model import Action, BizTransaction, EPCISEvent, EventType, PartyRef, QuantityElement
 from tests.lineage_builders import aggregate, at, declare, lgtin, pgln, project, receive, sgln, ship, sscc, transform
 
@@ -222,52 +219,3 @@ def _schemas(engine: Engine, pattern: str) -> list[str]:
         return [str(r[0]) for r in cur.fetchall()]
     finally:
         raw.close()
-
-
-def _py_fast(text: str) -> tuple[str, str, str | None] | None:
-    try:
-        ident = parse_identifier(text)
-    except IdentifierError:
-        return None
-    if ident.kind is IdKind.LGTIN and ident.key is not None and ident.lot is not None:
-        return "L", ident.key, ident.lot
-    if ident.kind is IdKind.SSCC and ident.key is not None:
-        return "C", ident.key, None
-    return None
-
-
-def _identifiers(rng: random.Random, n: int) -> list[str]:
-    lot_chars = "ABCxyz019_-.% /\n\u00e9\u0663"
-    digits = "0123456789"
-    out = []
-    for _ in range(n):
-        cp = "".join(rng.choice(digits) for _ in range(rng.choice((5, 6, 7, 9, 12, 13))))
-        ref = "".join(rng.choice(digits + ("\u0663" if rng.random() < 0.05 else "")) for _ in
-                      range(max(0, 13 - len(cp) + rng.choice((0, 0, 0, 1, -1)))))
-        lot = "".join(rng.choice(lot_chars) for _ in range(rng.choice((0, 1, 3, 8))))
-        if rng.random() < 0.5:
-            lot = "".join(rng.choice("ABC123") for _ in range(rng.randint(1, 10)))
-        ser = "".join(rng.choice(digits) for _ in range(17 - len(cp) + rng.choice((0, 0, 1, -1))))
-        prefix = rng.choice(("urn:epc:class:lgtin:", "urn:epc:class:lgtin:", "URN:epc:class:lgtin:",
-                             "urn:epc:id:sscc:", "urn:epc:id:sscc:", "urn:epc:id:sgtin:"))
-        body = f"{cp}.{ser}" if "sscc" in prefix else f"{cp}.{ref}.{lot}"
-        out.append(prefix + body)
-    gtin = "0614141" + "07346"
-    out += [f"urn:epc:class:lgtin:0614141.107346.{lot}" for lot in ("A", "a-b_C", "1", "%41", "x y", "")]
-    out += ["urn:epc:id:sscc:0614141.1234567890", "urn:epc:id:sscc:0614141.123456789",
-            f"https://id.gs1.org/01/1{gtin}{gs1_check_digit('1' + gtin)}/10/L1", "urn:epc:idpat:sgtin:0614141.107346.*"]
-    return out
-
-
-def test_identifier_fast_path_agrees_with_schemas_identifiers() -> None:
-    texts = _identifiers(random.Random(3), 4000)
-    answered = 0
-    for text in texts:
-        fast = fast_path(text)
-        if fast is None:
-            continue  # left to schemas.identifiers
-        answered += 1
-        assert _py_fast(text) == fast, text
-    plain = [t for t in texts if _py_fast(t) is not None and t.islower() and "%" not in t and "\n" not in t
-             and t.isascii() and t.count(".") == (2 if "lgtin" in t else 1) and not t.endswith(".")]
-    assert answered >= len(plain) > 500  # every plain LGTIN/SSCC URN takes the fast path

@@ -9,7 +9,8 @@ same rows. Here the same facts are extracted from ``events.body`` by SQL, so the
    declaration) and a row per entry of the identifier lists the Python path reads for that event type (``lst``
    1-8, in the order :class:`~projections.lineage.facts._Collector` visits them; 9 = parentID), with its text.
 2-3. :func:`entries`: every distinct text is classified once, in Python: the two forms that make up almost every
-   identifier in practice, LGTIN and SSCC EPC URNs in lower case with plain digits, by :func:`fast_path`; every
+   identifier in practice, LGTIN and SSCC EPC URNs in lower case with plain digits, by
+   :func:`~schemas.identifiers.quick_parse`; every
    other string (Digital Links, SGTINs, upper case, percent-encoded lots, malformed ...) by the same ``_parse``
    of :mod:`schemas.identifiers` the projection uses. ``tests/test_lineage_bulk.py`` checks the fast path
    against ``parse_identifier`` on generated identifiers, valid and not. Lots get their ids there; ``lots``,
@@ -34,7 +35,7 @@ from typing import Any
 
 from projections.framework import quote_ident
 from projections.lineage.facts import _parse
-from schemas.identifiers import IdKind, gs1_check_digit
+from schemas.identifiers import IdKind, quick_parse
 from schemas.pgcopy import NULL, copy_field, copy_from, copy_text, text_array
 
 # lst codes: the identifier lists, numbered in the order facts_of visits them for each event type
@@ -52,44 +53,7 @@ _LISTS = (  # (lst, body member, event types whose facts read it)
 )
 _QTY_LISTS = {QTY, CHILD_QTY, IN_QTY, OUT_QTY}
 
-_LGTIN, _SSCC = "urn:epc:class:lgtin:", "urn:epc:id:sscc:"
-
-
-def fast_path(text: str) -> tuple[str, str, str | None] | None:
-    """``(kind, key, lot)`` of the two forms that make up almost every identifier in practice: ``L`` with the
-    GTIN-14 and lot of an LGTIN URN, ``C`` with the SSCC-18 of an SSCC URN; None (left to
-    :mod:`schemas.identifiers`) for anything else or anything unusual.
-
-    Exactly the cases where ``_parse_epc_urn`` takes the same path and ``unquote`` changes nothing: lower-case
-    prefix, three (two) dot-separated fields of ASCII digits with the right lengths, and a non-empty lot with
-    no ``%`` (percent-encoding), no newline (``.`` in the URN regex does not match one) and a printable ASCII
-    last character (so ``strip()`` changes nothing). A few times faster than building the full
-    :class:`~schemas.identifiers.Identifier`, which matters at one call per distinct identifier of the store.
-    """
-    if text.startswith(_LGTIN):
-        fields = text[len(_LGTIN):].split(".")
-        if len(fields) != 3:
-            return None
-        cp, ref, lot = fields
-        if not (6 <= len(cp) <= 12 and len(cp) + len(ref) == 13 and ref and _digits(cp + ref) and lot
-                and "%" not in lot and "\n" not in lot and "!" <= lot[-1] <= "~"):
-            return None
-        key = ref[0] + cp + ref[1:]
-        return "L", key + str(gs1_check_digit(key)), lot
-    if text.startswith(_SSCC):
-        fields = text[len(_SSCC):].split(".")
-        if len(fields) != 2:
-            return None
-        cp, ser = fields
-        if not (cp and ser and len(cp) + len(ser) == 17 and _digits(cp + ser)):
-            return None
-        key = ser[0] + cp + ser[1:]
-        return "C", key + str(gs1_check_digit(key)), None
-    return None
-
-
-def _digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()
+_KIND_CODE = {IdKind.LGTIN: "L", IdKind.SSCC: "C"}
 
 
 def _str(expr: str) -> str:
@@ -343,10 +307,10 @@ def _resolve(texts: list[tuple[str, bool]]) -> _Resolved:
     ids: list[str] = []
     lots: dict[tuple[str, str], tuple[str, list[str]]] = {}
     for text, ref in texts:
-        fast = fast_path(text)
+        fast = quick_parse(text)
         plain = fast is not None and copy_text(text) is text  # then every field is COPY-safe
         if fast is not None:
-            kind, key, lot, item = *fast, None
+            kind, key, lot, item = _KIND_CODE[fast[0]], fast[1], fast[2], None
         else:
             c = _classify(text)
             if c is None:
