@@ -10,7 +10,7 @@ import pytest
 from consumers.records import to_new_event
 from consumers.store.memory import InMemoryEventStore
 from consumers.store.port import EventStore, Rejected
-from consumers.store.postgres import PostgresEventStore
+from consumers.store.postgres import APPEND_BEGIN, APPEND_LOCK_ID, STORED_IDENTITIES, PostgresEventStore
 from schemas.pgcopy import COPY_CHUNK
 from tests.factories import declared, row, shipment
 
@@ -116,3 +116,21 @@ def test_a_batch_larger_than_one_copy_chunk_is_stored_whole(pg_store: PostgresEv
     assert pg_store.append(batch).stored == 4000
     assert [r.event for r in pg_store.read(0, 5000)] == batch
     assert pg_store.verify().ok
+
+
+def test_the_duplicate_check_probes_the_identity_index_without_statistics(pg_store: PostgresEventStore) -> None:
+    """A never-analysed store must not make every append scan it whole (see APPEND_BEGIN)."""
+    for start in range(1, 6001, 2000):
+        pg_store.append([row(i) for i in range(start, start + 2000)])
+    raw = pg_store.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables WHERE relname = 'events'")
+        assert cur.fetchone() == (None, None), "the store must be unanalysed for this test to mean anything"
+        cur.execute(APPEND_BEGIN, (APPEND_LOCK_ID,))
+        cur.execute("EXPLAIN " + STORED_IDENTITIES, ([row(i).event_key for i in range(1, 2001)],))
+        plan = "\n".join(r[0] for r in cur.fetchall())
+    finally:
+        raw.rollback()
+        raw.close()
+    assert "events_identity" in plan and "Seq Scan" not in plan and "JIT" not in plan, plan
