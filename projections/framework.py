@@ -28,6 +28,9 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.engine import Engine
 
+from projections.sqlnames import quote_ident as quote_ident
+from projections.statistics import StatisticsKeeper
+
 log = structlog.get_logger("lotline.projections")
 
 LOCK_NAMESPACE = 0x4C4E  # first key of the two-key advisory locks that guard projections ("LN")
@@ -80,13 +83,6 @@ def transaction(engine: Engine) -> Iterator[Any]:
 def lock_key(schema: str, name: str) -> int:
     """The second key of the advisory lock that serialises writers of one projection in one schema."""
     return zlib.crc32(f"{schema}.{name}".encode()) & 0x7FFFFFFF
-
-
-def quote_ident(name: str) -> str:
-    """Quote a schema name for SQL; Lotline only builds names from ``[a-z0-9_]``."""
-    if not name.replace("_", "").isalnum() or not name.islower():
-        raise ValueError(f"unsafe schema name {name!r}")
-    return f'"{name}"'
 
 
 def ensure_checkpoint_table(cur: Any, schema: str) -> None:
@@ -152,6 +148,7 @@ class Target:
     def __init__(self, projection: Projection, schema: str) -> None:
         self.projection = projection
         self.schema = schema
+        self.statistics = StatisticsKeeper(schema, getattr(projection, "analyzed_columns", None))
         self._generation: str | None = None
         self._created = False
 
@@ -188,6 +185,7 @@ class Target:
         if rows:
             log.debug("projection batch", projection=p.name, schema=schema, rows=len(rows),
                       first_position=rows[0].position, position=position)
+            self.statistics.advanced(engine, position)
         return BatchResult(len(rows), position)
 
 

@@ -14,7 +14,7 @@ built, on two connections; the incremental projection then carries on from the b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -125,6 +125,11 @@ class LineageProjection:
 
     def __init__(self) -> None:
         self.lot_ids = LotIds()
+
+    @property
+    def analyzed_columns(self) -> Mapping[str, tuple[str, ...]]:
+        """The columns whose statistics plans use (:data:`ANALYZED`), for the projector's statistics keeper."""
+        return ANALYZED
 
     def create(self, cur: Any, schema: str) -> None:
         create_tables(cur, schema)
