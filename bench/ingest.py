@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from typing import Any
 
 import psutil
 import sqlalchemy as sa
@@ -43,7 +44,7 @@ def publish(rt: Runtime, n: int, seed: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def ingest(rt: Runtime) -> dict[str, float]:
+def ingest(rt: Runtime) -> dict[str, Any]:
     marks: list[tuple[float, int, float]] = []  # (time, events consumed, rss MB) after each batch
     cpu: list[tuple[float, ...]] = []  # (worker, postgres, broker) CPU seconds after each batch
     meter: list[CpuMeter] = []
@@ -64,7 +65,10 @@ def ingest(rt: Runtime) -> dict[str, float]:
     per_k = [(b - a) / max(last_n - first_n, 1) * 1e6 for a, b in zip(cpu[0], cpu[1], strict=True)]
     rss = [m[2] for m in marks]
     tenth = max(1, len(rss) // 10)
+    deciles = [(marks[i][1], (marks[i + tenth][1] - marks[i][1]) / (marks[i + tenth][0] - marks[i][0]),
+                marks[i + tenth][2]) for i in range(0, len(marks) - tenth, tenth)]
     return {
+        "deciles": deciles,
         "events": stats.consumed,
         "rate": (last_n - first_n) / (last_t - first_t),
         "join_s": first_t - started,
@@ -82,7 +86,7 @@ def _meter(rt: Runtime) -> CpuMeter:
     return CpuMeter(("postgres", f" {database} "), ("tansu", f":{broker_port} "))
 
 
-def ingest_processes(rt: Runtime, processes: int) -> dict[str, float]:
+def ingest_processes(rt: Runtime, processes: int) -> dict[str, Any]:
     """Run ``processes`` ``lotline ingest --until-idle`` processes in one group; rate from the store's own
     record times (first to last committed row), peak RSS summed over the processes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOTLINE_")}
@@ -170,6 +174,8 @@ def main() -> None:
               f"{result['cpu_postgres_ms']:.0f} ms, broker {result['cpu_broker_ms']:.0f} ms")
         print(f"consumer RSS: {result['rss_at_10pct']:.0f} MB at 10%, peak {result['rss_peak']:.0f} MB, "
               f"end {result['rss_end']:.0f} MB")
+        print("by tenth of the run (events stored before it: events/s over it, RSS after it): " + "; ".join(
+            f"{n:,}: {rate:,.0f}/s {mb:.0f} MB" for n, rate, mb in result["deciles"]))
 
 
 if __name__ == "__main__":
