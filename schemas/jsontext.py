@@ -13,9 +13,14 @@ from typing import Any
 
 import orjson
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON keeping decimals exact."""
+    """Parse JSON keeping decimals exact (``json.loads`` semantics; text that is ``str`` and has no byte order
+    mark goes to one shared decoder, since ``json.loads`` with ``parse_float`` builds a new one per call)."""
+    if type(text) is str and not text.startswith("\ufeff"):
+        return _DECODER.decode(text)
     return json.loads(text, parse_float=Decimal)
 
 
