@@ -8,10 +8,14 @@ import platform
 from collections.abc import Iterator
 
 import psutil
+from sqlalchemy.engine import Engine
 
 from consumers import schema as store_schema
+from consumers.records import to_new_event
+from consumers.store.postgres import PostgresEventStore
 from lotline.embedded import EmbeddedKafka, free_port
 from lotline.wiring import make_engine
+from producers.simulate import config_for_events, simulate
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
@@ -22,6 +26,21 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}")
+
+
+def fill_store(engine: Engine, n: int, seed: int) -> int:
+    """Append ``n`` simulated bakery events straight to the store (no broker), 5,000 a transaction; returns the
+    store's row count."""
+    store = PostgresEventStore(engine)
+    batch = []
+    for event in simulate(config_for_events(n, seed=seed), limit=n):
+        batch.append(to_new_event(event))
+        if len(batch) == 5000:
+            store.append(batch)
+            batch = []
+    if batch:
+        store.append(batch)
+    return store.count()
 
 
 def rss_mb() -> float:

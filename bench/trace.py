@@ -28,12 +28,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from bench.common import machine, scratch_database
-from consumers.records import to_new_event
-from consumers.store.postgres import PostgresEventStore
+from bench.common import fill_store, machine, scratch_database
 from lotline.logconfig import configure_logging
 from lotline.wiring import make_engine
-from producers.simulate import config_for_events, simulate
 from projections.framework import ensure_checkpoint_table, read_checkpoint, write_checkpoint
 from projections.lineage.ddl import TABLES, create_indexes, create_tables
 from projections.lineage.projection import NAME
@@ -160,18 +157,9 @@ def time_traces(engine: Engine, schema: str, layers: int, width: int, n: int,
 
 def rebuild_throughput(engine: Engine, n_events: int) -> dict[str, float]:
     """Events/s of raw COPY of the event rows vs ``rebuild`` over the same rows."""
-    store = PostgresEventStore(engine)
     t0 = time.perf_counter()
-    batch = []
-    for event in simulate(config_for_events(n_events, seed=9), limit=n_events):
-        batch.append(to_new_event(event))
-        if len(batch) == 5000:
-            store.append(batch)
-            batch = []
-    if batch:
-        store.append(batch)
+    rows = fill_store(engine, n_events, seed=9)
     generate_s = time.perf_counter() - t0
-    rows = store.count()
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
