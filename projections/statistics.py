@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg2.errors
 import structlog
 from sqlalchemy.engine import Engine
 
@@ -62,22 +63,29 @@ class StatisticsKeeper:
             cur = raw.cursor()
             if only_unanalysed:  # the activity counters lag writes by up to seconds: fine for a previous run's
                 cur.execute("SELECT relname FROM pg_stat_user_tables WHERE schemaname = %s AND n_live_tup >= %s"
-                            " AND last_analyze IS NULL AND last_autoanalyze IS NULL ORDER BY relname",
+                            " AND last_analyze IS NULL AND last_autoanalyze IS NULL AND relname ~ '^[a-z0-9_]+$'"
+                            " ORDER BY relname",
                             (self.schema, FIRST_ROWS))
             else:
-                cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename",
+                cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename ~ '^[a-z0-9_]+$'"
+                            " ORDER BY tablename",
                             (self.schema,))
             tables = [str(r[0]) for r in cur.fetchall()]
             started = time.perf_counter()
             s = quote_ident(self.schema)
+            done = []
             for table in tables:
                 cols = self.columns.get(table)
-                cur.execute(f"ANALYZE {s}.{quote_ident(table)}" + (f" ({', '.join(cols)})" if cols else ""))
+                try:
+                    cur.execute(f"ANALYZE {s}.{quote_ident(table)}" + (f" ({', '.join(cols)})" if cols else ""))
+                except psycopg2.errors.UndefinedTable:  # a replay switched the schema since it was listed
+                    continue
+                done.append(table)
         finally:
             if dbapi is not None and not dbapi.closed:
                 dbapi.autocommit = False
             raw.close()
-        if tables:
-            log.info("projection statistics gathered", schema=self.schema, tables=len(tables),
+        if done:
+            log.info("projection statistics gathered", schema=self.schema, tables=len(done),
                      ms=round((time.perf_counter() - started) * 1000))
-        return tables
+        return done
