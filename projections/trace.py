@@ -32,6 +32,7 @@ from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from sqlalchemy.engine import Engine
 
 from projections.framework import quote_ident, schema_exists
+from projections.gcpause import collector_paused
 from projections.lineage.projection import LIVE_SCHEMA, NAME
 from schemas.identifiers import LotKey
 from schemas.timefmt import local_time
@@ -322,16 +323,17 @@ def _trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Direction, w
     sql = TRACE.format(s=s, a=a, b=b, movements=_MOVEMENTS.format(s=s))
     _execute(raw, cur, f"lineage_{direction.value}_{schema}", sql, (key.gtin, key.lot, kind if with_movements
                                                                        else "-"), "text, text, text")
-    rows = cur.fetchall()
-    if not rows:  # the queried lot itself is always reached, at depth 0
-        raise UnknownLot(f"lot {key} (GTIN {key.gtin}, lot {key.lot!r}) is not known to the lineage")
-    position, moves = rows[0][4], rows[0][5]
-    rows.sort(key=_LOT_ORDER)
-    result = Trace(key, direction, int(position or 0), schema,
-                   lots=[_new_lot(TracedLot, (g, lot, d, tuple(ids))) for g, lot, d, ids, _, _ in rows])
-    for item in orjson.loads(moves) if moves else ():  # quantities arrive as text: exact Decimals
-        line = _movement(kind, item)
-        (result.retracted if line.retracted else result.movements).append(line)
+    with collector_paused():  # a row, a tuple and a list per lot reached: none in a cycle
+        rows = cur.fetchall()
+        if not rows:  # the queried lot itself is always reached, at depth 0
+            raise UnknownLot(f"lot {key} (GTIN {key.gtin}, lot {key.lot!r}) is not known to the lineage")
+        position, moves = rows[0][4], rows[0][5]
+        rows.sort(key=_LOT_ORDER)
+        result = Trace(key, direction, int(position or 0), schema,
+                       lots=[_new_lot(TracedLot, (g, lot, d, tuple(ids))) for g, lot, d, ids, _, _ in rows])
+        for item in orjson.loads(moves) if moves else ():  # quantities arrive as text: exact Decimals
+            line = _movement(kind, item)
+            (result.retracted if line.retracted else result.movements).append(line)
     return result
 
 

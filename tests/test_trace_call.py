@@ -4,6 +4,8 @@ transaction as it always has)."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INTRANS
 
@@ -59,3 +61,20 @@ def test_a_trace_leaves_the_callers_connection_idle(pg_store: PostgresEventStore
         assert cur.fetchall() == [(1,)]
     finally:
         other.close()
+
+
+def test_the_cyclic_collector_is_restored_as_the_caller_had_it(pg_store: PostgresEventStore) -> None:
+    """A trace pauses the collector while it builds its answer (projections/gcpause.py), and gives it back."""
+    append_and_project(pg_store, [transform("t1", [("L1", 1, "KGM")], [("C1", 1, "KGM")], minute=0)])
+    assert gc.isenabled()
+    trace(pg_store.engine, lgtin("L1"), "forward")
+    assert gc.isenabled()
+    with pytest.raises(UnknownLot):
+        trace(pg_store.engine, lgtin("NOPE"), "forward")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        trace(pg_store.engine, lgtin("L1"), "forward")
+        assert not gc.isenabled()  # a caller that paused it keeps it paused
+    finally:
+        gc.enable()

@@ -13,7 +13,6 @@ lineage projection's checkpoint.
 
 from __future__ import annotations
 
-import gc
 import json
 import time
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from projections.framework import (
     schema_exists,
     transaction,
 )
+from projections.gcpause import collector_paused
 from projections.lineage.projection import LIVE_SCHEMA
 from projections.lineage.projection import NAME as LINEAGE
 from projections.recall.ddl import SCHEMA, create_tables
@@ -125,13 +125,8 @@ class RecallProjection:
                     "ORDER BY recall_id")
         # A 10K-lot scope allocates ~100K short-lived objects without cycles: collector passes over them only
         # add latency to the alert, so the cyclic collector waits until the scopes are done.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             return [self._follow_one(cur, s, *row) for row in cur.fetchall()]
-        finally:
-            if gc_was_enabled:
-                gc.enable()
 
     def _follow_one(self, cur: Any, s: str, recall_id: str, gtin: str, lot: str, reason: str | None,
                     sequence: int) -> bool:
