@@ -142,7 +142,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--processes", type=int, default=1,
-                        help="ingest processes in the group (above 1: subprocesses, rate from record times)")
+                        help="ingest processes in the group (above 1: subprocesses, rate from record times; the "
+                             "later ones' group join rebalances the first, so use 1M events to amortise it)")
     args = parser.parse_args()
     configure_logging("console", "WARNING")
     with broker() as bootstrap, scratch_database() as url:
