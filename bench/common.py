@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-from collections.abc import Iterator
+import statistics
+from collections.abc import Iterator, Sequence
 
 import psutil
 from sqlalchemy.engine import Engine
@@ -41,6 +42,20 @@ def fill_store(engine: Engine, n: int, seed: int) -> int:
     if batch:
         store.append(batch)
     return store.count()
+
+
+def by_tenth(marks: Sequence[tuple[float, int]]) -> list[tuple[int, float, int]]:
+    """Progress by tenth of a run, from ``(time, count so far)`` marks: per tenth, the count at its start, the
+    rate over it (per second), and the index of the mark that ends it."""
+    k = max(1, len(marks) // 10)
+    return [(marks[i][1], (marks[i + k][1] - marks[i][1]) / (marks[i + k][0] - marks[i][0]), i + k)
+            for i in range(0, len(marks) - k, k)]
+
+
+def p50_p95_ms(samples: Sequence[float]) -> tuple[float, float]:
+    """Median and 95th percentile (the sample at 95%, rounded down) of durations in seconds, in milliseconds."""
+    s = sorted(samples)
+    return statistics.median(s) * 1000, s[max(0, int(len(s) * 0.95) - 1)] * 1000
 
 
 def rss_mb() -> float:

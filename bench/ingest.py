@@ -24,7 +24,7 @@ from typing import Any
 import psutil
 import sqlalchemy as sa
 
-from bench.common import CpuMeter, broker, machine, rss_mb, scratch_database
+from bench.common import CpuMeter, broker, by_tenth, machine, rss_mb, scratch_database
 from consumers.ingest import IngestStats
 from lotline.logconfig import configure_logging
 from lotline.settings import Settings
@@ -65,8 +65,7 @@ def ingest(rt: Runtime) -> dict[str, Any]:
     per_k = [(b - a) / max(last_n - first_n, 1) * 1e6 for a, b in zip(cpu[0], cpu[1], strict=True)]
     rss = [m[2] for m in marks]
     tenth = max(1, len(rss) // 10)
-    deciles = [(marks[i][1], (marks[i + tenth][1] - marks[i][1]) / (marks[i + tenth][0] - marks[i][0]),
-                marks[i + tenth][2]) for i in range(0, len(marks) - tenth, tenth)]
+    deciles = [(n, rate, marks[end][2]) for n, rate, end in by_tenth([(t, n) for t, n, _ in marks])]
     return {
         "deciles": deciles,
         "events": stats.consumed,

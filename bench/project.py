@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import time
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from bench.common import fill_store, machine, scratch_database
+from bench.common import by_tenth, fill_store, machine, p50_p95_ms, scratch_database
 from lotline.logconfig import configure_logging
 from lotline.wiring import make_engine
 from projections.framework import BatchResult, Projector, Target
@@ -41,10 +40,7 @@ def project(engine: Engine) -> tuple[float, list[tuple[int, float]]]:
     Projector(engine, [Target(LineageProjection(), LIVE_SCHEMA)], batch_size=2000, on_batch=on_batch).run(
         until_idle=True)
     rate = marks[-1][1] / (marks[-1][0] - started)
-    k = max(1, len(marks) // 10)
-    tenths = [(marks[i][1], (marks[i + k][1] - marks[i][1]) / (marks[i + k][0] - marks[i][0]))
-              for i in range(0, len(marks) - k, k)]
-    return rate, tenths
+    return rate, [(position, tenth_rate) for position, tenth_rate, _ in by_tenth(marks)]
 
 
 def time_traces(engine: Engine, lots: list[str]) -> dict[str, tuple[float, float]]:
@@ -59,8 +55,7 @@ def time_traces(engine: Engine, lots: list[str]) -> dict[str, tuple[float, float
                 t0 = time.perf_counter()
                 trace(raw, lot, direction)
                 samples.append(time.perf_counter() - t0)
-            samples.sort()
-            out[direction] = (statistics.median(samples) * 1000, samples[max(0, int(len(samples) * 0.95) - 1)] * 1000)
+            out[direction] = p50_p95_ms(samples)
     finally:
         raw.close()
     return out

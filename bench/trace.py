@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from bench.common import fill_store, machine, scratch_database
+from bench.common import fill_store, machine, p50_p95_ms, scratch_database
 from lotline.logconfig import configure_logging
 from lotline.wiring import make_engine
 from projections.framework import ensure_checkpoint_table, read_checkpoint, write_checkpoint
@@ -113,9 +113,7 @@ class Timing:
 
 
 def _summary(samples: list[float], reached: list[int]) -> Timing:
-    s = sorted(samples)
-    return Timing(statistics.median(s) * 1000, s[max(0, int(len(s) * 0.95) - 1)] * 1000,
-                  int(statistics.median(reached)), max(reached))
+    return Timing(*p50_p95_ms(samples), int(statistics.median(reached)), max(reached))
 
 
 def time_traces(engine: Engine, schema: str, layers: int, width: int, n: int,

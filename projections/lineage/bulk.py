@@ -10,10 +10,10 @@ same rows. Here the same facts are extracted from ``events.body`` by SQL, so the
    1-8, in the order :class:`~projections.lineage.facts._Collector` visits them; 9 = parentID), with its text.
 2-3. :func:`entries`: every distinct text is classified once, in Python: the two forms that make up almost every
    identifier in practice, LGTIN and SSCC EPC URNs in lower case with plain digits, by
-   :func:`~schemas.identifiers.quick_parse`; every
-   other string (Digital Links, SGTINs, upper case, percent-encoded lots, malformed ...) by the same ``_parse``
-   of :mod:`schemas.identifiers` the projection uses. ``tests/test_lineage_bulk.py`` checks the fast path
-   against ``parse_identifier`` on generated identifiers, valid and not. Lots get their ids there; ``lots``,
+   :func:`~schemas.identifiers.quick_parse`; every other string (Digital Links, SGTINs, upper case,
+   percent-encoded lots, malformed ...) by the same ``_parse`` of :mod:`schemas.identifiers` the projection
+   uses. ``tests/test_identifiers.py`` checks the fast path against ``parse_identifier`` on generated
+   identifiers, valid and not. Lots get their ids there; ``lots``,
    ``lot_identifiers`` and the text → (kind, key, lot id) table are COPYed back, and the references are joined
    to it once (``_ent``).
 4. :func:`fill`: each lineage table is one ``INSERT ... SELECT`` that mirrors
