@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -157,6 +157,32 @@ def test_as_of_a_time_before_a_declaration_still_shows_the_retracted_shipment(
     assert [(m.event_id, m.party) for m in now.movements] == [(eid("E6"), pgln(14))]
     assert [m.event_id for m in now.retracted] == [eid("E5")]
     assert build_as_of(engine, 2).schema == then.schema  # built once, reused
+
+
+def test_position_at_bisects_record_times_to_the_last_row_at_or_before(pg_store: PostgresEventStore) -> None:
+    """Each batch shares one record time; the answer for a moment is the last row of the last batch recorded by
+    then, found by probes of the primary key, never a scan of the store."""
+    from projections.framework import transaction
+    from projections.replay import POSITION_AT
+    from tests.factories import row
+
+    sizes = [1 + i % 3 for i in range(23)]
+    n = 0
+    for size in sizes:
+        pg_store.append([row(n + k) for k in range(1, size + 1)])
+        n += size
+    times = sorted({r.recorded_at: r.position for r in pg_store.read(0, n)}.items())  # time -> last position
+    engine = pg_store.engine
+    tick = timedelta(microseconds=1)
+    assert position_at(engine, times[0][0] - tick) == 0
+    assert position_at(engine, times[-1][0] + timedelta(days=1)) == n
+    for i, (when, last) in enumerate(times):
+        assert position_at(engine, when) == last
+        assert position_at(engine, when - tick) == (times[i - 1][1] if i else 0)
+    with transaction(engine) as cur:
+        cur.execute("EXPLAIN " + POSITION_AT, {"t": times[5][0]})
+        plan = "\n".join(r[0] for r in cur.fetchall())
+    assert "Seq Scan on events" not in plan, plan
 
 
 def test_stale_build_cleanup_spares_a_build_still_running(pg_store: PostgresEventStore) -> None:

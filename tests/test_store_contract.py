@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from consumers.records import to_new_event
 from consumers.store.memory import InMemoryEventStore
-from consumers.store.port import EventStore, Rejected
+from consumers.store.port import GENESIS_HASH, EventStore, Rejected, StoredEvent, row_hash
 from consumers.store.postgres import APPEND_BEGIN, APPEND_LOCK_ID, STORED_IDENTITIES, PostgresEventStore
 from schemas.pgcopy import COPY_CHUNK
 from tests.factories import declared, row, shipment
@@ -134,3 +135,40 @@ def test_the_duplicate_check_probes_the_identity_index_without_statistics(pg_sto
         raw.rollback()
         raw.close()
     assert "events_identity" in plan and "Seq Scan" not in plan and "JIT" not in plan, plan
+
+
+def _record_time_from_the_future(store: EventStore, ahead: timedelta) -> datetime:
+    """Make the last stored row's record time lie ``ahead`` of now, as a server clock that was later stepped
+    back leaves it; returns that time. (PostgreSQL: an extra row inserted with its chain hash, the way the
+    store would have written it; memory: the last row's time moved and its hash written again.)"""
+    future = datetime.now(UTC) + ahead
+    if isinstance(store, InMemoryEventStore):
+        rows = store._rows
+        prev = rows[-2].row_hash if len(rows) > 1 else GENESIS_HASH
+        last = rows[-1]
+        rows[-1] = StoredEvent(last.position, future, last.event, row_hash(prev, last.position, future, last.event))
+        return future
+    assert isinstance(store, PostgresEventStore)
+    last = store.read(store.head() - 1, 1)[0]
+    e, pos = row(99), last.position + 1
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO events (position, recorded_at, event_key, is_declaration, event_id, event_type, event_time,"
+            " event_tz_offset, biz_step, lot_keys, source_topic, source_partition, source_offset, body, row_hash)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (pos, future, e.event_key, e.is_declaration, e.event_id, e.event_type, e.event_time, e.event_tz_offset,
+             e.biz_step, list(e.lot_keys), *e.source, e.body, row_hash(last.row_hash, pos, future, e)))
+    return future
+
+
+def test_record_time_never_goes_back_along_positions(store: EventStore) -> None:
+    """What replay's bisection over record times relies on: a batch appended after a row whose record time is
+    ahead of the clock takes that row's time, not an earlier one."""
+    store.append([row(1), row(2)])
+    future = _record_time_from_the_future(store, timedelta(hours=1))
+    store.append([row(3)])
+    rows = store.read(0, 10)
+    times = [r.recorded_at for r in rows]
+    assert times == sorted(times)
+    assert rows[-1].recorded_at == future
+    assert store.verify().ok

@@ -49,7 +49,7 @@ class InMemoryEventStore:
             if before_commit is not None:
                 before_commit(result.rejected)
             prev = self._rows[-1].row_hash if self._rows else GENESIS_HASH
-            now = datetime.now(UTC)
+            now = max(datetime.now(UTC), self._rows[-1].recorded_at) if self._rows else datetime.now(UTC)
             for e in fresh:
                 pos = len(self._rows) + 1
                 prev = row_hash(prev, pos, now, e)

@@ -1,9 +1,9 @@
 """The event-store port: what ingest needs from the system of record, independent of the technology.
 
 The store is append-only. Each appended event gets the next global ``position`` (gapless, in commit
-order), a ``recorded_at`` time, and a ``row_hash`` extending a SHA-256 chain over every stored row, so an
-auditor can prove that nothing was changed. Consumed Kafka offsets are saved in the same transaction as the
-events they produced: that is what makes ingest exactly-once.
+order), a ``recorded_at`` time that never decreases along the positions, and a ``row_hash`` extending a
+SHA-256 chain over every stored row, so an auditor can prove that nothing was changed. Consumed Kafka offsets
+are saved in the same transaction as the events they produced: that is what makes ingest exactly-once.
 """
 
 from __future__ import annotations

@@ -53,6 +53,13 @@ STORED_IDENTITIES = ("SELECT event_key, is_declaration, sha256(convert_to(body::
                      "WHERE event_key = ANY(%s)")
 """The stored identities among a batch's keys, with their content hashes."""
 
+CHAIN_TAIL = ("SELECT t.position, t.row_hash, greatest(clock_timestamp(), t.recorded_at) FROM (SELECT) AS one "
+              "LEFT JOIN LATERAL (SELECT position, row_hash, recorded_at FROM events ORDER BY position DESC LIMIT 1) "
+              "AS t ON true")
+"""The chain's tail and the batch's record time, in one round trip. The record time never goes back along the
+positions (a server clock stepped back gives the batch its predecessor's time): that is what lets
+``projections.replay.position_at`` find the position of a moment by bisection instead of a scan."""
+
 EVENT_COLUMNS = (
     "position", "recorded_at", "event_key", "is_declaration", "event_id", "event_type", "event_time",
     "event_tz_offset", "biz_step", "lot_keys", "source_topic", "source_partition", "source_offset",
@@ -119,9 +126,7 @@ class PostgresEventStore:
             fresh = self._filter_stored(cur, kept, result)
             if before_commit is not None:
                 before_commit(result.rejected)
-            # the chain's tail and the batch's record time, in one round trip
-            cur.execute("SELECT t.position, t.row_hash, clock_timestamp() FROM (SELECT) AS one LEFT JOIN LATERAL "
-                        "(SELECT position, row_hash FROM events ORDER BY position DESC LIMIT 1) AS t ON true")
+            cur.execute(CHAIN_TAIL)
             last, last_hash, clock = _one(cur)
             pos, prev = (last, bytes(last_hash)) if last is not None else (0, GENESIS_HASH)
             if fresh:
