@@ -123,14 +123,19 @@ def schema_exists(cur: Any, schema: str) -> bool:
 
 
 _READ = ("SELECT position, recorded_at, event_key, is_declaration, body::text FROM events "
-         "WHERE position > %s AND position <= %s ORDER BY position LIMIT %s")
+         "WHERE position > %(after)s AND position <= least(%(until)s, %(after)s + %(limit)s) ORDER BY position")
+"""A batch is a range of positions, not "the next N after": positions are gapless and commit in order, so
+``after + 1 .. after + limit`` are exactly the next ``limit`` rows, and the range bounds the work whatever the
+plan. Asked as ``position > after ORDER BY position LIMIT n`` on a store without statistics (autovacuum off,
+or never analysed yet), PostgreSQL fetched and sorted every row after the checkpoint for each batch (measured:
+44K rows, a 36 MB on-disk sort, to return 2,000), so a catch-up cost grew with the square of the backlog."""
 
 UNBOUNDED = 2**62
 
 
 def read_rows(cur: Any, after: int, limit: int, until: int = UNBOUNDED) -> list[StoreRow]:
     """Store rows with ``after < position <= until`` in position order (never skips a late commit)."""
-    cur.execute(_READ, (after, until, limit))
+    cur.execute(_READ, {"after": after, "until": until, "limit": limit})
     return [StoreRow(int(p), r, k, bool(d), b) for p, r, k, d, b in cur.fetchall()]
 
 

@@ -172,3 +172,21 @@ def test_record_time_never_goes_back_along_positions(store: EventStore) -> None:
     assert times == sorted(times)
     assert rows[-1].recorded_at == future
     assert store.verify().ok
+
+
+def test_a_read_touches_only_the_rows_it_returns_on_a_store_without_statistics(
+        pg_store: PostgresEventStore) -> None:
+    """``read`` (which ``store verify`` pages through) is a range of positions, so a walk over the store is
+    linear in its size, not quadratic, whatever the planner knows."""
+    from consumers.store.postgres import READ
+    from tests.plans import most_rows_touched
+
+    for start in range(1, 8001, 2000):
+        pg_store.append([row(i) for i in range(start, start + 2000)])
+    assert [r.position for r in pg_store.read(1000, 500)] == list(range(1001, 1501))
+    raw = pg_store.engine.raw_connection()
+    try:
+        assert most_rows_touched(raw.cursor(), READ, {"after": 1000, "limit": 500}) <= 500
+    finally:
+        raw.rollback()
+        raw.close()
