@@ -21,9 +21,10 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -63,6 +64,22 @@ class Projection(Protocol):
 
     def forget(self) -> None:
         """Drop any in-memory cache: called after a rollback and when the schema was rebuilt underneath."""
+        ...
+
+
+@runtime_checkable
+class PreparedProjection(Projection, Protocol):
+    """A projection whose work on a batch splits into a pure part and a database part, so that the projector
+    can do the pure part of the next batch while the database writes this one (:class:`Target`).
+    ``apply(cur, schema, rows)`` must equal ``apply_prepared(cur, schema, rows, prepare(rows))``."""
+
+    def prepare(self, rows: Sequence[StoreRow]) -> object:
+        """The pure part: it reads only ``rows`` (no database, no state of the projection) and may run on
+        another thread before the batch's transaction begins."""
+        ...
+
+    def apply_prepared(self, cur: Any, schema: str, rows: Sequence[StoreRow], prepared: object) -> None:
+        """The database part, inside the batch's transaction, given what :meth:`prepare` returned for ``rows``."""
         ...
 
 
@@ -148,7 +165,14 @@ class BatchResult:
 
 
 class Target:
-    """One projection writing into one schema: the unit a :class:`Projector` advances."""
+    """One projection writing into one schema: the unit a :class:`Projector` advances.
+
+    For a :class:`PreparedProjection`, a step that applies a full batch first starts reading and preparing the
+    next one on a helper thread (its own connection), so the Python work of batch n + 1 overlaps the database
+    work of batch n. That is safe because the store is immutable and its positions gapless: the rows after a
+    position never change, so the read-ahead is used only if the batch's checkpoint turns out to be where it
+    started (anything else, e.g. a rollback or another projector's progress, discards it).
+    """
 
     def __init__(self, projection: Projection, schema: str) -> None:
         self.projection = projection
@@ -156,6 +180,9 @@ class Target:
         self.statistics = StatisticsKeeper(schema, getattr(projection, "analyzed_columns", None))
         self._generation: str | None = None
         self._created = False
+        self._helper: ThreadPoolExecutor | None = None
+        self._helper_guard = threading.Lock()  # a Target may be shared by projectors that close it independently
+        self._ahead: tuple[tuple[int, int, int], Future[tuple[list[StoreRow], object]]] | None = None
 
     def step(self, engine: Engine, batch_size: int, until: int = UNBOUNDED) -> BatchResult:
         """Apply the next batch in one transaction; returns rows applied (0 when caught up) and the checkpoint."""
@@ -174,9 +201,17 @@ class Target:
             if generation != self._generation:
                 p.forget()
                 self._generation = generation
-            rows = read_rows(cur, position, batch_size, until)
+            if isinstance(p, PreparedProjection):
+                rows, prepared = self._take_ahead(cur, p, (position, batch_size, until))
+                if len(rows) == batch_size:
+                    self._read_ahead(engine, p, (rows[-1].position, batch_size, until))
+                if rows:
+                    p.apply_prepared(cur, schema, rows, prepared)
+            else:
+                rows = read_rows(cur, position, batch_size, until)
+                if rows:
+                    p.apply(cur, schema, rows)
             if rows:
-                p.apply(cur, schema, rows)
                 position = rows[-1].position
                 write_checkpoint(cur, schema, p.name, position)
             raw.commit()
@@ -184,6 +219,7 @@ class Target:
             raw.rollback()
             p.forget()
             self._created = False
+            self._ahead = None
             raise
         finally:
             raw.close()
@@ -192,6 +228,33 @@ class Target:
                       first_position=rows[0].position, position=position)
             self.statistics.advanced(engine, position)
         return BatchResult(len(rows), position)
+
+    def _take_ahead(self, cur: Any, p: PreparedProjection, key: tuple[int, int, int]
+                    ) -> tuple[list[StoreRow], object]:
+        """The batch at ``key`` (after, size, until): read ahead if that was this one, else read now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == key:
+            return ahead[1].result()
+        rows = read_rows(cur, *key)
+        return rows, p.prepare(rows) if rows else None
+
+    def _read_ahead(self, engine: Engine, p: PreparedProjection, key: tuple[int, int, int]) -> None:
+        def fetch() -> tuple[list[StoreRow], object]:
+            with transaction(engine) as cur:
+                rows = read_rows(cur, *key)
+            return rows, p.prepare(rows) if rows else None
+
+        with self._helper_guard:
+            if self._helper is None:
+                self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"read-ahead-{p.name}")
+            self._ahead = (key, self._helper.submit(fetch))
+
+    def close(self) -> None:
+        """Stop the read-ahead helper (the projector calls this when it stops)."""
+        with self._helper_guard:
+            helper, self._helper, self._ahead = self._helper, None, None
+        if helper is not None:
+            helper.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(slots=True)
@@ -230,21 +293,25 @@ class Projector:
     def run(self, *, until_idle: bool = False) -> ProjectorStats:
         log.info("projector started", projections=[t.projection.name for t in self.targets],
                  schemas=sorted({t.schema for t in self.targets}), until_idle=until_idle)
-        while not self._stop.is_set():
-            applied = 0
+        try:
+            while not self._stop.is_set():
+                applied = 0
+                for target in self.targets:
+                    result = target.step(self.engine, self.batch_size, self.until)
+                    applied += result.rows
+                    if result.rows:
+                        self.stats.rows += result.rows
+                        self.stats.batches += 1
+                        self.stats.position = result.position
+                        if self.on_batch is not None:
+                            self.on_batch(target, result)
+                if applied == 0:
+                    if until_idle:
+                        break
+                    self._stop.wait(self.poll_interval_s)
+        finally:
             for target in self.targets:
-                result = target.step(self.engine, self.batch_size, self.until)
-                applied += result.rows
-                if result.rows:
-                    self.stats.rows += result.rows
-                    self.stats.batches += 1
-                    self.stats.position = result.position
-                    if self.on_batch is not None:
-                        self.on_batch(target, result)
-            if applied == 0:
-                if until_idle:
-                    break
-                self._stop.wait(self.poll_interval_s)
+                target.close()
         log.info("projector stopped", rows=self.stats.rows, batches=self.stats.batches,
                  position=self.stats.position)
         return self.stats

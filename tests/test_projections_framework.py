@@ -37,6 +37,25 @@ class PositionLog:
         pass
 
 
+class PreparedPositionLog(PositionLog):
+    """:class:`PositionLog` as a :class:`PreparedProjection`: the positions are prepared (possibly ahead, on the
+    projector's helper thread) and must be exactly those of the batch they are applied with."""
+
+    def __init__(self) -> None:
+        self.threads: set[str] = set()
+
+    def prepare(self, rows: Sequence[StoreRow]) -> object:
+        self.threads.add(threading.current_thread().name)
+        return [(r.position, r.event_key) for r in rows]
+
+    def apply(self, cur: Any, schema: str, rows: Sequence[StoreRow]) -> None:
+        self.apply_prepared(cur, schema, rows, self.prepare(rows))
+
+    def apply_prepared(self, cur: Any, schema: str, rows: Sequence[StoreRow], prepared: object) -> None:
+        assert prepared == [(r.position, r.event_key) for r in rows], "prepared for another batch"
+        execute_values(cur, f"INSERT INTO {quote_ident(schema)}.seen VALUES %s", prepared)
+
+
 def _seen(engine: Engine, schema: str = "test_proj") -> list[int]:
     raw = engine.raw_connection()
     try:
@@ -47,9 +66,14 @@ def _seen(engine: Engine, schema: str = "test_proj") -> list[int]:
         raw.close()
 
 
-def test_concurrent_writers_never_make_a_running_projector_skip_a_row(pg_store: PostgresEventStore) -> None:
+@pytest.mark.parametrize("log_type", [PositionLog, PreparedPositionLog])
+def test_concurrent_writers_never_make_a_running_projector_skip_a_row(
+        pg_store: PostgresEventStore, log_type: type[PositionLog]) -> None:
+    """Also with read-ahead (:class:`PreparedPositionLog`): a batch read and prepared ahead, while writers were
+    still appending, is applied only where the checkpoint is, and a short read-ahead is not a gap."""
     engine = pg_store.engine
-    projector = Projector(engine, [Target(PositionLog(), "test_proj")], batch_size=7, poll_interval_s=0.001)
+    projection = log_type()
+    projector = Projector(engine, [Target(projection, "test_proj")], batch_size=7, poll_interval_s=0.001)
     runner = threading.Thread(target=projector.run)
     runner.start()
     counter = iter(range(1, 10**9))
@@ -73,6 +97,31 @@ def test_concurrent_writers_never_make_a_running_projector_skip_a_row(pg_store: 
     runner.join(10)
     assert _seen(engine) == list(range(1, head + 1))  # every row exactly once, none skipped
     assert projector.stats.batches > 10  # the projector really ran while the writers were appending
+    if isinstance(projection, PreparedPositionLog):
+        assert any(t.startswith("read-ahead-") for t in projection.threads), "no batch was read ahead"
+
+
+def test_a_read_ahead_that_fails_fails_its_batch_and_the_next_run_resumes(pg_store: PostgresEventStore) -> None:
+    """A failure while preparing ahead surfaces in the batch that uses it, which rolls back as any failure."""
+
+    class FailsOnce(PreparedPositionLog):
+        failed = False
+
+        def prepare(self, rows: Sequence[StoreRow]) -> object:
+            if rows[0].position == 15 and not FailsOnce.failed:
+                FailsOnce.failed = True
+                raise RuntimeError("bad body at 15")
+            return super().prepare(rows)
+
+    pg_store.append([to_new_event(shipment(n)) for n in range(1, 41)])
+    engine = pg_store.engine
+    projection = FailsOnce()
+    with pytest.raises(RuntimeError, match="bad body at 15"):
+        Projector(engine, [Target(projection, "test_proj")], batch_size=7).run(until_idle=True)
+    assert _seen(engine) == list(range(1, 15))
+    assert "read-ahead-positions_0" in projection.threads  # it failed ahead, on the helper thread
+    Projector(engine, [Target(projection, "test_proj")], batch_size=7).run(until_idle=True)
+    assert _seen(engine) == list(range(1, 41))
 
 
 def test_two_projectors_of_one_projection_serialise_and_projections_run_side_by_side(
@@ -99,9 +148,9 @@ class Crashing(LineageProjection):
         self.batches = 0
         self.fail_on_batch = fail_on_batch
 
-    def apply(self, cur: Any, schema: str, rows: Sequence[StoreRow]) -> None:
+    def apply_prepared(self, cur: Any, schema: str, rows: Sequence[StoreRow], prepared: object) -> None:
         self.batches += 1
-        super().apply(cur, schema, rows)
+        super().apply_prepared(cur, schema, rows, prepared)
         if self.batches == self.fail_on_batch:
             raise RuntimeError("power cut")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from psycopg2.extras import execute_values
@@ -26,7 +26,7 @@ from projections.framework import StoreRow, quote_ident, transaction
 from projections.lineage import bulk
 from projections.lineage.ddl import TABLES, create_indexes, create_tables
 from projections.lineage.facts import Declaration, EventFacts, declaration_of, facts_of
-from projections.lineage.rows import TableRows, rows_of
+from projections.lineage.rows import TableRows, event_row, rows_of
 from schemas.identifiers import LotKey
 from schemas.jsonld import event_from_json, loads
 
@@ -138,8 +138,15 @@ class LineageProjection:
     def forget(self) -> None:
         self.lot_ids.clear()
 
+    def prepare(self, rows: Sequence[StoreRow]) -> tuple[list[EventFacts], list[Declaration]]:
+        """The facts of ``rows`` (:func:`parse_rows`: pure, so the projector may run it ahead of the batch)."""
+        return parse_rows(rows)
+
     def apply(self, cur: Any, schema: str, rows: Sequence[StoreRow]) -> None:
-        facts, decls = parse_rows(rows)
+        self.apply_prepared(cur, schema, rows, self.prepare(rows))
+
+    def apply_prepared(self, cur: Any, schema: str, rows: Sequence[StoreRow], prepared: object) -> None:
+        facts, decls = cast(tuple[list[EventFacts], list[Declaration]], prepared)
         facts = self._fresh(cur, schema, facts)
         self.lot_ids.resolve(cur, schema, _lot_keys(facts))
         table_rows = rows_of(facts, decls, self.lot_ids)
@@ -182,7 +189,7 @@ class LineageProjection:
         if not facts:
             return facts
         s = quote_ident(schema)
-        rows = rows_of(facts, (), lambda _: 0).get("lineage_events")
+        rows = [event_row(f) for f in facts]
         new = execute_values(cur, f"INSERT INTO {s}.lineage_events VALUES %s ON CONFLICT DO NOTHING "
                                   "RETURNING event_key", rows, fetch=True, page_size=len(rows))
         fresh = {r[0] for r in new}

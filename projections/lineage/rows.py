@@ -35,13 +35,17 @@ def _ref(ref: LotRef, lot_id: LotId) -> tuple[int | None, str | None, Any, str |
     return lid, ref.item, ref.quantity, ref.uom
 
 
+def event_row(f: EventFacts) -> tuple[Any, ...]:
+    """The ``lineage_events`` row of ``f`` (which needs no lot ids: the projection registers events first)."""
+    return f.event_key, f.event_id, f.event_type, f.event_time, f.tz_offset, f.position, f.location
+
+
 def rows_of(facts: Iterable[EventFacts], declarations: Iterable[Declaration], lot_id: LotId) -> TableRows:
     """Every row the given facts and declarations contribute."""
     out = TableRows()
     for f in facts:
         key = f.event_key
-        out.add("lineage_events", (key, f.event_id, f.event_type, f.event_time, f.tz_offset, f.position,
-                                   f.location))
+        out.add("lineage_events", event_row(f))
         for lot, identifiers in f.lots.items():
             lid = lot_id(lot)
             for text in identifiers:

@@ -49,6 +49,13 @@ NAME = "recalls"
 NOTIFY_CHANNEL = "lotline_recall_outbox"
 
 
+_PERSISTENT = '"persistentDisposition"'
+"""Only an event with a persistent disposition can declare or lift a recall (:func:`declares_recall`,
+:func:`lifts_recall`), and every stored body is Lotline's own JSON-LD text (``consumers/records.py``), which
+writes member names unescaped: events whose body lacks this text are skipped unparsed (most of them; parsing
+every event into the model cost the recall projection as much as the lineage projection's own parse)."""
+
+
 class RecallProjection:
     """Keeps recalls and their published scopes; writes alerts to the outbox."""
 
@@ -71,6 +78,8 @@ class RecallProjection:
             if row.is_declaration:
                 lifted += self._lift(cur, s, row.position, recall_id=row.event_key)
                 continue
+            if _PERSISTENT not in row.body:
+                continue  # declares and lifts nothing: not worth parsing
             event = event_from_json(loads(row.body))
             if declares_recall(event):
                 self._declare(cur, s, row, event)
