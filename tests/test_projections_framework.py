@@ -183,20 +183,10 @@ def test_a_batch_read_touches_only_its_own_rows_on_a_store_without_statistics(
     """The projector's read is a range of positions: on a never-analysed store it must not fetch and sort
     every row after the checkpoint to return one batch (as ``ORDER BY position LIMIT n`` was planned)."""
     from projections.framework import _READ, read_rows
-    from tests.factories import row
-    from tests.plans import most_rows_touched
+    from tests.plans import most_rows_touched, unanalysed_store
 
-    for start in range(1, 8001, 2000):
-        pg_store.append([row(i) for i in range(start, start + 2000)])
-    raw = pg_store.engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables WHERE relname = 'events'")
-        assert cur.fetchone() == (None, None), "the store must be unanalysed for this test to mean anything"
+    with unanalysed_store(pg_store, 8000) as cur:
         assert [r.position for r in read_rows(cur, 1000, 500)] == list(range(1001, 1501))
         assert [r.position for r in read_rows(cur, 7900, 500)] == list(range(7901, 8001))
         assert [r.position for r in read_rows(cur, 100, 500, until=300)] == list(range(101, 301))
         assert most_rows_touched(cur, _READ, {"after": 1000, "until": 2**62, "limit": 500}) <= 500
-    finally:
-        raw.rollback()
-        raw.close()

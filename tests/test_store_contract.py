@@ -14,6 +14,7 @@ from consumers.store.port import GENESIS_HASH, EventStore, Rejected, StoredEvent
 from consumers.store.postgres import APPEND_BEGIN, APPEND_LOCK_ID, STORED_IDENTITIES, PostgresEventStore
 from schemas.pgcopy import COPY_CHUNK
 from tests.factories import declared, row, shipment
+from tests.plans import most_rows_touched, unanalysed_store
 
 
 @pytest.fixture(params=["postgres", "memory"])
@@ -121,19 +122,10 @@ def test_a_batch_larger_than_one_copy_chunk_is_stored_whole(pg_store: PostgresEv
 
 def test_the_duplicate_check_probes_the_identity_index_without_statistics(pg_store: PostgresEventStore) -> None:
     """A never-analysed store must not make every append scan it whole (see APPEND_BEGIN)."""
-    for start in range(1, 6001, 2000):
-        pg_store.append([row(i) for i in range(start, start + 2000)])
-    raw = pg_store.engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables WHERE relname = 'events'")
-        assert cur.fetchone() == (None, None), "the store must be unanalysed for this test to mean anything"
+    with unanalysed_store(pg_store, 6000) as cur:
         cur.execute(APPEND_BEGIN, (APPEND_LOCK_ID,))
         cur.execute("EXPLAIN " + STORED_IDENTITIES, ([row(i).event_key for i in range(1, 2001)],))
         plan = "\n".join(r[0] for r in cur.fetchall())
-    finally:
-        raw.rollback()
-        raw.close()
     assert "events_identity" in plan and "Seq Scan" not in plan and "JIT" not in plan, plan
 
 
@@ -179,14 +171,7 @@ def test_a_read_touches_only_the_rows_it_returns_on_a_store_without_statistics(
     """``read`` (which ``store verify`` pages through) is a range of positions, so a walk over the store is
     linear in its size, not quadratic, whatever the planner knows."""
     from consumers.store.postgres import READ
-    from tests.plans import most_rows_touched
 
-    for start in range(1, 8001, 2000):
-        pg_store.append([row(i) for i in range(start, start + 2000)])
-    assert [r.position for r in pg_store.read(1000, 500)] == list(range(1001, 1501))
-    raw = pg_store.engine.raw_connection()
-    try:
-        assert most_rows_touched(raw.cursor(), READ, {"after": 1000, "limit": 500}) <= 500
-    finally:
-        raw.rollback()
-        raw.close()
+    with unanalysed_store(pg_store, 8000) as cur:
+        assert [r.position for r in pg_store.read(1000, 500)] == list(range(1001, 1501))
+        assert most_rows_touched(cur, READ, {"after": 1000, "limit": 500}) <= 500
