@@ -12,7 +12,6 @@ keeps going. SIGTERM/SIGINT finish the batch in hand and stop.
 
 from __future__ import annotations
 
-import gc
 import signal
 import sys
 import time
@@ -31,6 +30,7 @@ from consumers.records import row_from_record
 from consumers.store.port import AppendResult, EventStore, NewEvent, OffsetKey, Rejected
 from schemas.avro_codec import EventCodec
 from schemas.errors import CodecError, EPCISError
+from schemas.gcpolicy import collecting_rarely
 from schemas.wire import check
 
 log = structlog.get_logger("lotline.ingest")
@@ -85,15 +85,6 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 """How long the decoding thread may hold the GIL while the writer thread waits for it. The writer gives the
 GIL up on every round trip to PostgreSQL and must win it back each time; at Python's default of 5 ms the
 writer spent more time waiting than writing (measured: a 60K-event ingest's writer 8.0 s -> 5.6 s)."""
-
-
-def _collect_rarely() -> None:
-    """Run the cyclic garbage collector less often: a batch allocates ~100K short-lived containers, which
-    reference counting frees, and the collector's passes over them cost ~8% of ingest's CPU (py-spy).
-    What exists at start (modules, schemas, caches) is frozen out of its scans."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 class IngestWorker:
@@ -157,8 +148,11 @@ class IngestWorker:
         Decoding the next batch overlaps with writing the previous one: one writer thread appends batches
         strictly one after another, so the store still sees them in consumption order.
         """
+        with collecting_rarely():  # a batch allocates ~100K short-lived containers (schemas/gcpolicy.py)
+            return self._run()
+
+    def _run(self) -> IngestStats:
         opts = self.options
-        _collect_rarely()
         self._consumer.subscribe([opts.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_revoke)
         switch_interval = sys.getswitchinterval()

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 from projections.sqlnames import quote_ident as quote_ident
 from projections.statistics import StatisticsKeeper
+from schemas.gcpolicy import collecting_rarely
 
 log = structlog.get_logger("lotline.projections")
 
@@ -293,6 +294,13 @@ class Projector:
     def run(self, *, until_idle: bool = False) -> ProjectorStats:
         log.info("projector started", projections=[t.projection.name for t in self.targets],
                  schemas=sorted({t.schema for t in self.targets}), until_idle=until_idle)
+        with collecting_rarely():  # parsing a batch allocates ~100K short-lived containers (schemas/gcpolicy.py)
+            self._run(until_idle)
+        log.info("projector stopped", rows=self.stats.rows, batches=self.stats.batches,
+                 position=self.stats.position)
+        return self.stats
+
+    def _run(self, until_idle: bool) -> None:
         try:
             while not self._stop.is_set():
                 applied = 0
@@ -312,9 +320,6 @@ class Projector:
         finally:
             for target in self.targets:
                 target.close()
-        log.info("projector stopped", rows=self.stats.rows, batches=self.stats.batches,
-                 position=self.stats.position)
-        return self.stats
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.05) -> bool:

@@ -32,8 +32,8 @@ from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from sqlalchemy.engine import Engine
 
 from projections.framework import quote_ident, schema_exists
-from projections.gcpause import collector_paused
 from projections.lineage.projection import LIVE_SCHEMA, NAME
+from schemas.gcpolicy import collector_paused
 from schemas.identifiers import LotKey
 from schemas.timefmt import local_time
 

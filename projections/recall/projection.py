@@ -32,12 +32,12 @@ from projections.framework import (
     schema_exists,
     transaction,
 )
-from projections.gcpause import collector_paused
 from projections.lineage.projection import LIVE_SCHEMA
 from projections.lineage.projection import NAME as LINEAGE
 from projections.recall.ddl import SCHEMA, create_tables
 from projections.recall.scope import diff, scope_items
 from projections.trace import Direction, Trace, UnknownLot, _trace
+from schemas.gcpolicy import collector_paused
 from schemas.identifiers import LotKey
 from schemas.jsonld import event_from_json, loads
 from schemas.model import EPCISEvent
