@@ -193,32 +193,49 @@ TRACE = (
     " CASE WHEN row_number() OVER () = 1 THEN"
     " (SELECT json_agg(mv ORDER BY mv.event_time, mv.event_key, mv.gtin, mv.lot, mv.pallet NULLS FIRST)::text"
     "  FROM mv) END"
-    " FROM ids JOIN {s}.lots l ON l.id = ids.id"
+    " FROM ids CROSS JOIN LATERAL"
+    " (SELECT y.gtin, y.lot, y.identifiers FROM {s}.lots y WHERE y.id = ids.id OFFSET 0) l"
 )
 
 # Movements of the lots in ``ids``, of kind $3: direct lines (lot, or serialised item of the lot),
 # and SSCCs whose contents as of the movement's eventTime include the lot.
+#
+# Every lookup is driven by what the trace has reached: ``CROSS JOIN LATERAL (... WHERE key = outer.key
+# OFFSET 0)`` is one index probe per reached row (OFFSET 0 keeps the planner from flattening it into a join).
+# The statement is prepared and planned once, on an estimate of the walk's size (a few hundred lots) that
+# does not depend on the lot traced, and with plain joins it hashed whole tables (every lot, aggregation,
+# movement line and event) to join a handful of rows: on a 100K-event bakery a backward trace of 6 lots took
+# 52 ms at the median, now 1 ms; a trace's cost grows with what it reaches, as the walk's does, not with
+# the size of the lineage.
 _MOVEMENTS = """
-its AS (SELECT it.item, it.lot_id FROM {s}.items it JOIN ids ON ids.id = it.lot_id),
+its AS (SELECT it.item, it.lot_id FROM ids CROSS JOIN LATERAL
+         (SELECT y.item, y.lot_id FROM {s}.items y WHERE y.lot_id = ids.id OFFSET 0) it),
 direct AS (
     SELECT ml.event_key, ml.lot_id, ml.quantity, ml.uom, NULL::text AS sscc
-      FROM {s}.movement_lines ml JOIN ids ON ids.id = ml.lot_id
+      FROM ids CROSS JOIN LATERAL (SELECT * FROM {s}.movement_lines y WHERE y.lot_id = ids.id OFFSET 0) ml
     UNION ALL
     SELECT ml.event_key, its.lot_id, ml.quantity, ml.uom, NULL
-      FROM {s}.movement_lines ml JOIN its ON ml.lot_id IS NULL AND ml.item = its.item
+      FROM its CROSS JOIN LATERAL
+           (SELECT * FROM {s}.movement_lines y WHERE y.lot_id IS NULL AND y.item = its.item OFFSET 0) ml
 ),
-held AS (  -- (movement, sscc) pairs where the sscc ever held one of the lots
+held AS MATERIALIZED (  -- (movement, sscc) pairs where the sscc ever held one of the lots
     SELECT DISTINCT ms.event_key, ms.sscc
-      FROM {s}.aggregations a JOIN {s}.movement_ssccs ms ON ms.sscc = a.sscc
-     WHERE a.lot_id IN (SELECT id FROM ids) OR a.item IN (SELECT item FROM its)
+      FROM (SELECT a.sscc FROM ids CROSS JOIN LATERAL
+              (SELECT y.sscc FROM {s}.aggregations y WHERE y.lot_id = ids.id OFFSET 0) a
+            UNION SELECT a.sscc FROM its CROSS JOIN LATERAL
+              (SELECT y.sscc FROM {s}.aggregations y WHERE y.item = its.item OFFSET 0) a) x
+      CROSS JOIN LATERAL (SELECT y.event_key, y.sscc FROM {s}.movement_ssccs y WHERE y.sscc = x.sscc OFFSET 0) ms
 ),
 agg AS (
     SELECT h.event_key, h.sscc, a.action, a.quantity, a.uom, a.event_time, a.lot_id AS own_lot,
            coalesce(a.lot_id, it.lot_id) AS lot_id, ev.event_time AS at
       FROM held h
-      JOIN {s}.lineage_events ev ON ev.event_key = h.event_key
-      JOIN {s}.aggregations a ON a.sscc = h.sscc AND a.event_time <= ev.event_time
-      LEFT JOIN {s}.items it ON a.lot_id IS NULL AND it.item = a.item
+      CROSS JOIN LATERAL
+           (SELECT e.event_time FROM {s}.lineage_events e WHERE e.event_key = h.event_key OFFSET 0) ev
+      CROSS JOIN LATERAL
+           (SELECT * FROM {s}.aggregations x WHERE x.sscc = h.sscc AND x.event_time <= ev.event_time OFFSET 0) a
+      LEFT JOIN LATERAL
+           (SELECT y.lot_id FROM {s}.items y WHERE a.lot_id IS NULL AND y.item = a.item OFFSET 0) it ON true
      WHERE NOT EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = a.event_key)
 ),
 cleared AS (  -- last time before the movement each (sscc, lot) was emptied: DELETE of all, or of the lot
@@ -249,9 +266,9 @@ SELECT ev.event_id, ev.event_key, ev.event_time, ev.tz_offset, l.gtin, l.lot, x.
        m.party, m.party_location, m.location, coalesce(x.sscc, m.pallet) AS pallet, m.documents,
        EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = m.event_key) AS retracted
   FROM lines x
-  JOIN {s}.movements m ON m.event_key = x.event_key AND m.kind = $3
-  JOIN {s}.lineage_events ev ON ev.event_key = x.event_key
-  JOIN {s}.lots l ON l.id = x.lot_id
+  CROSS JOIN LATERAL (SELECT * FROM {s}.movements y WHERE y.event_key = x.event_key AND y.kind = $3 OFFSET 0) m
+  CROSS JOIN LATERAL (SELECT * FROM {s}.lineage_events y WHERE y.event_key = x.event_key OFFSET 0) ev
+  CROSS JOIN LATERAL (SELECT * FROM {s}.lots y WHERE y.id = x.lot_id OFFSET 0) l
 )
 """
 
