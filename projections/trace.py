@@ -204,11 +204,12 @@ TRACE = (
 # lots) that cannot depend on the lot traced. With plain joins throughout, PostgreSQL hashed whole tables to
 # join the handful of rows a typical trace reaches; the pallet part (which pallets ever held a reached lot,
 # and their aggregation history up to each movement) hashed every aggregation and every event, most of a
-# 52 ms backward trace of 6 lots on a 100K-event bakery. Those lookups, and the serialised items of the
-# reached lots, are therefore ``CROSS JOIN LATERAL (... WHERE key = outer.key OFFSET 0)``: one index probe
-# per reached row (OFFSET 0 keeps the planner from flattening them back into joins). The lots, movement
-# lines and movements stay plain joins: made lateral too, the 6-lot trace took 0.7 ms instead of 3-8 ms, but
-# a 10K-lot recall scope (10K probes of each) went from a p95 of 0.8 s to 1.04 s, past the recall goal.
+# 52 ms backward trace of 6 lots on a 100K-event bakery. Those lookups, the serialised items of the reached
+# lots and the lots themselves (in TRACE) are therefore ``CROSS JOIN LATERAL (... WHERE key = outer.key
+# OFFSET 0)``: one index probe per reached row (OFFSET 0 keeps the planner from flattening them back into
+# joins). The lots' movement lines and the movements stay plain joins: made lateral too, the 6-lot trace took
+# 0.7 ms instead of 3-8 ms, but a 10K-lot recall scope (10K probes of each) went from a p95 of 0.8 s to
+# 1.04 s, past the recall goal.
 _MOVEMENTS = """
 its AS (SELECT it.item, it.lot_id FROM ids CROSS JOIN LATERAL
          (SELECT y.item, y.lot_id FROM {s}.items y WHERE y.lot_id = ids.id OFFSET 0) it),
