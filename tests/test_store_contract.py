@@ -11,7 +11,13 @@ import pytest
 from consumers.records import to_new_event
 from consumers.store.memory import InMemoryEventStore
 from consumers.store.port import GENESIS_HASH, EventStore, Rejected, StoredEvent, row_hash
-from consumers.store.postgres import APPEND_BEGIN, APPEND_LOCK_ID, STORED_IDENTITIES, PostgresEventStore
+from consumers.store.postgres import (
+    APPEND_BEGIN,
+    APPEND_LOCK_ID,
+    EVENT_COLUMNS,
+    STORED_IDENTITIES,
+    PostgresEventStore,
+)
 from schemas.pgcopy import COPY_CHUNK
 from tests.factories import declared, row, shipment
 from tests.plans import most_rows_touched, unanalysed_store
@@ -145,9 +151,7 @@ def _record_time_from_the_future(store: EventStore, ahead: timedelta) -> datetim
     e, pos = row(99), last.position + 1
     with store.engine.begin() as conn:
         conn.exec_driver_sql(
-            "INSERT INTO events (position, recorded_at, event_key, is_declaration, event_id, event_type, event_time,"
-            " event_tz_offset, biz_step, lot_keys, source_topic, source_partition, source_offset, body, row_hash)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(EVENT_COLUMNS))})",
             (pos, future, e.event_key, e.is_declaration, e.event_id, e.event_type, e.event_time, e.event_tz_offset,
              e.biz_step, list(e.lot_keys), *e.source, e.body, row_hash(last.row_hash, pos, future, e)))
     return future
