@@ -23,6 +23,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from schemas.avro_reader import Decoder, UnsupportedSchema, compile_reader
+from schemas.avro_writer import Encoder, compile_writer
 from schemas.errors import CodecError
 from schemas.jsontext import dumps, loads
 from schemas.model import (
@@ -52,17 +53,32 @@ def load_schema(name: str) -> dict[str, Any]:
 class AvroSchema:
     """A parsed Avro schema with its canonical form and CRC-64-AVRO fingerprint."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, schema: Mapping[str, Any] | None = None) -> None:
+        """The schema ``schemas/avro/{name}.avsc``, or ``schema`` (a JSON schema, parsed here) under ``name``."""
         self.name = name
-        self.parsed = load_schema(name)
+        if schema is None:
+            self.parsed = load_schema(name)
+        else:
+            parsed = fastavro.parse_schema(dict(schema))
+            assert isinstance(parsed, dict)
+            self.parsed = parsed
         self.canonical_form: str = to_parsing_canonical_form(self.parsed)
         self.fingerprint: bytes = struct.pack("<Q", int(fingerprint(self.canonical_form, "CRC-64-AVRO"), 16))
         try:
             self._decode: Decoder | None = compile_reader(self.parsed)
         except UnsupportedSchema:
             self._decode = None
+        try:
+            self._encode: Encoder | None = compile_writer(self.parsed)
+        except UnsupportedSchema:
+            self._encode = None
 
     def write_body(self, record: Mapping[str, Any]) -> bytes:
+        if self._encode is not None:
+            try:
+                return self._encode(record)
+            except Exception:  # a value it does not know: fastavro below writes it, or says what is wrong
+                pass
         buf = io.BytesIO()
         fastavro.schemaless_writer(buf, self.parsed, record)
         return buf.getvalue()

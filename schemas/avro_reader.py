@@ -19,15 +19,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from schemas.avro_codegen import Emitter, UnsupportedSchema, named_types, resolve
+
 Decoder = Callable[[bytes], dict[str, Any]]
+__all__ = ["Decoder", "UnsupportedSchema", "compile_reader"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DOUBLE = struct.Struct("<d")
 _FLOAT = struct.Struct("<f")
-
-
-class UnsupportedSchema(Exception):
-    """The schema uses a type this generator does not produce code for."""
 
 
 _SHIFTS = (7, 14, 21, 28, 35, 42, 49, 56, 63)
@@ -51,25 +50,8 @@ def _index(b: int) -> str:
     return str((b >> 1) ^ -(b & 1)) if not b & 0x80 else "beyond 63"
 
 
-class _Emitter:
-    """Builds the source of one decoder function, one indented line at a time."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.consts: dict[str, Any] = {}
-        self._n = 0
-
-    def var(self, stem: str = "v") -> str:
-        self._n += 1
-        return f"{stem}{self._n}"
-
-    def const(self, value: Any) -> str:
-        name = f"K{len(self.consts)}"
-        self.consts[name] = value
-        return name
-
-    def emit(self, indent: int, line: str) -> None:
-        self.lines.append("    " * indent + line)
+class _Emitter(Emitter):
+    """Emits decoding code; reads varints inline."""
 
     def long(self, indent: int, target: str) -> None:
         """Read one zig-zag varint into ``target`` (the one-byte case inline)."""
@@ -81,33 +63,9 @@ class _Emitter:
         self.emit(indent + 1, f"{target} = (b >> 1) ^ -(b & 1)")
 
 
-def _named(schema: Any, names: dict[str, Any]) -> Any:
-    if isinstance(schema, str) and schema in names:
-        return names[schema]
-    return schema
-
-
-def _register(schema: Any, names: dict[str, Any]) -> None:
-    """Collect named types (records, enums) so references by name resolve."""
-    if isinstance(schema, list):
-        for s in schema:
-            _register(s, names)
-    elif isinstance(schema, dict):
-        kind = schema.get("type")
-        if kind in ("record", "enum", "fixed") and "name" in schema:
-            names[schema["name"]] = schema
-        if kind == "record":
-            for f in schema["fields"]:
-                _register(f["type"], names)
-        elif kind == "array":
-            _register(schema["items"], names)
-        elif kind == "map":
-            _register(schema["values"], names)
-
-
 def _value(em: _Emitter, schema: Any, names: dict[str, Any], indent: int, target: str) -> None:
     """Emit code that reads one value of ``schema`` at ``d[p:]`` into ``target``."""
-    schema = _named(schema, names)
+    schema = resolve(schema, names)
     if isinstance(schema, list):
         _union(em, schema, names, indent, target)
         return
@@ -207,8 +165,7 @@ def compile_reader(schema: dict[str, Any]) -> Decoder:
     The decoder reads one Avro binary body and returns the record as fastavro would; it raises
     ``ValueError`` if bytes remain after the record.
     """
-    names: dict[str, Any] = {}
-    _register(schema, names)
+    names = named_types(schema)
     em = _Emitter()
     em.emit(0, "def decode(d):")
     em.emit(1, "p = 0")

@@ -20,9 +20,6 @@ from dataclasses import replace
 from importlib import resources
 from typing import Any
 
-import fastavro
-from fastavro.schema import fingerprint, to_parsing_canonical_form
-
 from consumers.dlq import REASON
 from lotline.wiring import Runtime
 from schemas.avro_codec import AvroSchema, EventCodec, SingleObjectFraming, event_to_record
@@ -33,13 +30,7 @@ from tests.kafka_util import read_topic
 def schema_without(field: str) -> AvroSchema:
     raw = json.loads(resources.files("schemas").joinpath("avro", "epcis_event.avsc").read_text())
     raw["fields"] = [f for f in raw["fields"] if f["name"] != field]
-    schema = AvroSchema.__new__(AvroSchema)
-    schema.name = "epcis_event_without_" + field
-    parsed = fastavro.parse_schema(raw)
-    assert isinstance(parsed, dict)
-    schema.parsed = parsed
-    schema.canonical_form = to_parsing_canonical_form(schema.parsed)
-    schema.fingerprint = bytes.fromhex(fingerprint(schema.canonical_form, "CRC-64-AVRO"))[::-1]
+    schema = AvroSchema("epcis_event_without_" + field, raw)
     return schema
 
 

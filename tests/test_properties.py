@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from consumers.records import row_from_record, to_new_event
 from schemas.avro_codec import EVENT_SCHEMA, EventCodec, event_to_record, record_to_event
+from schemas.avro_writer import compile_writer
 from schemas.event_hash import event_hash_id
 from schemas.identity import event_identity
 from schemas.jsonld import context_namespaces, document, document_events, dumps, event_from_json, loads
@@ -207,6 +208,16 @@ def test_generated_decoder_reads_what_fastavro_reads(event: EPCISEvent) -> None:
     """The schema-specialised decoder ingest uses returns exactly fastavro's record."""
     body = EventCodec().encode(_clean(event))[10:]
     assert EVENT_SCHEMA.read_body(body) == fastavro.schemaless_reader(io.BytesIO(body), EVENT_SCHEMA.parsed, None)
+
+
+@PROPERTY_SETTINGS
+@given(events())
+def test_generated_encoder_writes_what_fastavro_writes(event: EPCISEvent) -> None:
+    """The schema-specialised encoder publishers use writes fastavro's bytes, without falling back to it."""
+    record = event_to_record(_clean(event))
+    reference = io.BytesIO()
+    fastavro.schemaless_writer(reference, EVENT_SCHEMA.parsed, record)
+    assert compile_writer(EVENT_SCHEMA.parsed)(record) == reference.getvalue()
 
 
 @PROPERTY_SETTINGS

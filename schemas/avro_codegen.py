@@ -1,0 +1,70 @@
+"""What the generated Avro decoder and encoder share: named-type resolution and the source emitter.
+
+:mod:`schemas.avro_reader` and :mod:`schemas.avro_writer` turn one schema into straight-line Python; both walk
+the schema the same way, resolving references to named types (records, enums) against the schema itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class UnsupportedSchema(Exception):
+    """The schema uses a type the generators do not produce code for."""
+
+
+class Emitter:
+    """Builds the source of one generated function, one indented line at a time."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.consts: dict[str, Any] = {}
+        self._n = 0
+
+    def var(self, stem: str = "v") -> str:
+        """A fresh local variable name."""
+        self._n += 1
+        return f"{stem}{self._n}"
+
+    def const(self, value: Any) -> str:
+        """The name under which ``value`` is visible to the generated code."""
+        name = f"K{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def emit(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    def source(self) -> str:
+        return "\n".join(self.lines)
+
+
+def named_types(schema: Any) -> dict[str, Any]:
+    """The named types (records, enums, fixed) of ``schema`` by name, so references by name resolve."""
+    names: dict[str, Any] = {}
+    _register(schema, names)
+    return names
+
+
+def _register(schema: Any, names: dict[str, Any]) -> None:
+    if isinstance(schema, list):
+        for s in schema:
+            _register(s, names)
+    elif isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind in ("record", "enum", "fixed") and "name" in schema:
+            names[schema["name"]] = schema
+        if kind == "record":
+            for f in schema["fields"]:
+                _register(f["type"], names)
+        elif kind == "array":
+            _register(schema["items"], names)
+        elif kind == "map":
+            _register(schema["values"], names)
+
+
+def resolve(schema: Any, names: dict[str, Any]) -> Any:
+    """``schema`` itself, or the named type it refers to."""
+    if isinstance(schema, str) and schema in names:
+        return names[schema]
+    return schema
