@@ -2,7 +2,9 @@
 
 ``recalls.scope`` is the scope subscribers were last told, item by item (one ``json`` document per recall: a
 10K-lot scope is read and written in one go). ``outbox.body`` is the alert's Avro body, encoded once; the
-relay only adds the wire framing.
+relay only adds the wire framing. Both are large for a large recall (3 MB of scope and a 2.6 MB alert for 10K
+lots): where the server has lz4, they are compressed with it (PostgreSQL's default, pglz, took twice as long to
+write them, ~70 ms of the alert's latency).
 
 These tables are not part of the lineage rebuild: a replay of the lineage must never re-publish an alert, so
 the state that remembers what subscribers were told (scopes, sequences, the outbox) survives rebuilds.
@@ -11,6 +13,8 @@ the state that remembers what subscribers were told (scopes, sequences, the outb
 from __future__ import annotations
 
 from typing import Any
+
+import psycopg2.errors
 
 from projections.framework import quote_ident
 
@@ -47,3 +51,24 @@ def create_tables(cur: Any, schema: str = SCHEMA) -> None:
             published_at timestamptz
         )""")
     cur.execute(f"CREATE INDEX IF NOT EXISTS outbox_unpublished ON {s}.outbox (id) WHERE published_at IS NULL")
+    _compress_with_lz4(cur, schema, (("recalls", "scope"), ("outbox", "body")))
+
+
+def _compress_with_lz4(cur: Any, schema: str, columns: tuple[tuple[str, str], ...]) -> None:
+    """Store new values of ``columns`` lz4-compressed, unless they already are or the server was built without
+    lz4 (then they stay pglz); existing values are left as they are."""
+    cur.execute("SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND a.attcompression = 'l'",
+                (schema,))
+    done = set(cur.fetchall())
+    todo = [(table, column) for table, column in columns if (table, column) not in done]
+    if not todo:
+        return
+    cur.execute("SAVEPOINT lz4")
+    try:
+        for table, column in todo:
+            cur.execute(f"ALTER TABLE {quote_ident(schema)}.{table} ALTER COLUMN {column} SET COMPRESSION lz4")
+    except psycopg2.errors.FeatureNotSupported:  # "compression method lz4 not supported"
+        cur.execute("ROLLBACK TO SAVEPOINT lz4")
+    else:
+        cur.execute("RELEASE SAVEPOINT lz4")
