@@ -21,12 +21,27 @@ from projections.recall.relay import MAX_ALERT_BYTES
 from schemas.avro_codec import ConfluentFraming, EventCodec, Framing, SingleObjectFraming
 from schemas.registry import SchemaRegistry
 
+# PostgreSQL's JIT compiles a statement's expressions when its *estimated* cost passes jit_above_cost, at every
+# execution. A trace's plan is estimated from the lineage's statistics, not from the lot traced: on a lineage
+# where that estimate passes the threshold, every trace paid ~130 ms of compilation (the 10K-lot recall scope:
+# 510 ms with JIT against 250 ms without; a 3 ms trace would have become 130 ms). Nothing Lotline runs gains from
+# it (a rebuild measured the same with and without), so its sessions start with JIT off; an ``options`` given
+# in the URL or in ``connect_args`` comes after, and can turn it back on.
+_SESSION_OPTIONS = "-c jit=off"
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """A SQLAlchemy engine; plain ``postgresql://`` URLs get the psycopg2 driver."""
+    """A SQLAlchemy engine; plain ``postgresql://`` URLs get the psycopg2 driver; sessions run with JIT off."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg2://" + url.split("://", 1)[1]
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    parsed = sa.engine.make_url(url)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    given = connect_args.get("options", parsed.query.get("options"))
+    if isinstance(given, tuple):  # a query parameter given twice
+        given = " ".join(given)
+    connect_args["options"] = f"{_SESSION_OPTIONS} {given}" if given else _SESSION_OPTIONS
+    return sa.create_engine(parsed.difference_update_query(["options"]), pool_pre_ping=True,
+                            connect_args=connect_args, **kwargs)
 
 
 class Runtime:
