@@ -57,11 +57,12 @@ _TYPES = {"boolean": ("bool",), "int": ("int",), "long": ("int",), "float": ("fl
           "map": ("dict",), "record": ("dict",), "timestamp": ("int", "datetime")}
 _CLAIMS = {**_TYPES, "array": ("list", "tuple", "bytes")}
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_TIMESTAMPS = ("timestamp-micros", "timestamp-millis")
 
 
 def _kind(schema: Any) -> str:
     kind = schema if isinstance(schema, str) else schema.get("type")
-    if isinstance(schema, dict) and schema.get("logicalType") in ("timestamp-micros", "timestamp-millis"):
+    if isinstance(schema, dict) and schema.get("logicalType") in _TIMESTAMPS:
         return "timestamp"
     return str(kind)
 
@@ -87,7 +88,7 @@ def _value(em: _Emitter, schema: Any, names: dict[str, Any], indent: int, v: str
         return
     kind = schema if isinstance(schema, str) else schema.get("type")
     logical = schema.get("logicalType") if isinstance(schema, dict) else None
-    if logical is not None and not (kind == "long" and logical in ("timestamp-micros", "timestamp-millis")):
+    if logical is not None and not (kind == "long" and logical in _TIMESTAMPS):
         raise UnsupportedSchema(f"logical type {logical}")
     if kind == "null":
         em.emit(indent, f"if {v} is not None: raise NotEncodable({v!r})")
@@ -179,8 +180,12 @@ def _union(em: _Emitter, branches: list[Any], names: dict[str, Any], indent: int
         if kind == "record":  # fastavro reads a "-type" member as the record's name
             em.emit(indent + 2, f"if '-type' in {v}: raise NotEncodable({v!r})")
         _value(em, branch, names, indent + 2, v)
-    em.emit(indent + 1, "else:" if not first else "if True:")
-    em.emit(indent + 2, f"raise NotEncodable({v!r})")  # a tuple is fastavro's (branch name, value) notation
+    # anything else, a tuple included (fastavro's (branch name, value) notation), is fastavro's to write
+    if first:  # a union of null alone
+        em.emit(indent + 1, f"raise NotEncodable({v!r})")
+    else:
+        em.emit(indent + 1, "else:")
+        em.emit(indent + 2, f"raise NotEncodable({v!r})")
 
 
 def _block(em: _Emitter, schema: dict[str, Any], names: dict[str, Any], indent: int, v: str) -> None:
