@@ -22,7 +22,8 @@ from typing import Any, Protocol
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from schemas.avro_reader import Decoder, UnsupportedSchema, compile_reader
+from schemas.avro_native import compile_decoder
+from schemas.avro_reader import Decoder, UnsupportedSchema
 from schemas.avro_writer import Encoder, compile_writer
 from schemas.errors import CodecError
 from schemas.jsontext import dumps, loads
@@ -65,7 +66,7 @@ class AvroSchema:
         self.canonical_form: str = to_parsing_canonical_form(self.parsed)
         self.fingerprint: bytes = struct.pack("<Q", int(fingerprint(self.canonical_form, "CRC-64-AVRO"), 16))
         try:
-            self._decode: Decoder | None = compile_reader(self.parsed)
+            self._decode: Decoder | None = compile_decoder(self.parsed)
         except UnsupportedSchema:
             self._decode = None
         try:

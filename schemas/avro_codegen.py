@@ -68,3 +68,23 @@ def resolve(schema: Any, names: dict[str, Any]) -> Any:
     if isinstance(schema, str) and schema in names:
         return names[schema]
     return schema
+
+
+def refuse_recursion(schema: Any, names: dict[str, Any], enclosing: tuple[str, ...] = ()) -> None:
+    """Raise :class:`UnsupportedSchema` if a record of ``schema`` contains itself (a linked list, a tree): the
+    decoders and the encoder unroll the schema, which only a finite one allows."""
+    if isinstance(schema, str) and schema in names:
+        if schema in enclosing:
+            raise UnsupportedSchema(f"recursive type {schema}")
+        schema = names[schema]
+    if isinstance(schema, list):
+        for branch in schema:
+            refuse_recursion(branch, names, enclosing)
+    elif isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind == "record":
+            inner = (*enclosing, schema.get("name", ""))
+            for f in schema["fields"]:
+                refuse_recursion(f["type"], names, inner)
+        elif kind in ("array", "map"):
+            refuse_recursion(schema["items" if kind == "array" else "values"], names, enclosing)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.avro_codegen import Emitter, UnsupportedSchema, named_types, resolve
+from schemas.avro_codegen import Emitter, UnsupportedSchema, named_types, refuse_recursion, resolve
 
 Decoder = Callable[[bytes], dict[str, Any]]
 __all__ = ["Decoder", "UnsupportedSchema", "compile_reader"]
@@ -74,7 +74,7 @@ def _value(em: _Emitter, schema: Any, names: dict[str, Any], indent: int, target
     if kind == "null":
         em.emit(indent, f"{target} = None")
     elif kind == "boolean":
-        em.emit(indent, f"{target} = d[p] == 1")
+        em.emit(indent, f"{target} = d[p] != 0")  # any non-zero byte, as fastavro reads it
         em.emit(indent, "p += 1")
     elif kind in ("int", "long"):
         if logical is None:
@@ -166,6 +166,7 @@ def compile_reader(schema: dict[str, Any]) -> Decoder:
     ``ValueError`` if bytes remain after the record.
     """
     names = named_types(schema)
+    refuse_recursion(schema, names)
     em = _Emitter()
     em.emit(0, "def decode(d):")
     em.emit(1, "p = 0")

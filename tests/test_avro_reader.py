@@ -1,19 +1,38 @@
-"""The schema-specialised Avro decoder (schemas/avro_reader.py) against fastavro, type by type.
+"""Lotline's two Avro decoders against fastavro, type by type: the generated Python one
+(schemas/avro_reader.py) and the C one (schemas/avro_native.py), each test run on both.
 
 The event schema itself is compared on generated events in test_properties.py; this covers every type the
-generator supports, multi-block arrays and maps as other writers produce them, and bad input.
+decoders support, multi-block arrays and maps as other writers produce them, and bad input.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import random
+import shutil
+import sysconfig
 from datetime import UTC, datetime
 from typing import Any
 
 import fastavro
 import pytest
 
-from schemas.avro_reader import UnsupportedSchema, compile_reader
+from schemas import avro_native
+from schemas.avro_codec import EVENT_SCHEMA
+from schemas.avro_reader import Decoder, UnsupportedSchema
+from schemas.avro_reader import compile_reader as compile_python
+
+
+def compile_c(schema: dict[str, Any]) -> Decoder:
+    if not avro_native.AVAILABLE:
+        pytest.skip("the C decoder is not built in this installation (no C compiler at install time)")
+    return avro_native.compile_native(schema)
+
+
+@pytest.fixture(params=[compile_python, compile_c], ids=["python", "c"])
+def compile_reader(request: pytest.FixtureRequest) -> Any:
+    return request.param
 
 SCHEMA: dict[str, Any] = {
     "type": "record", "name": "All", "namespace": "t",
@@ -61,7 +80,7 @@ def _fastavro(body: bytes, schema: Any = PARSED) -> Any:
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=["full", "empty"])
-def test_reads_every_supported_type_as_fastavro_does(record: dict[str, Any]) -> None:
+def test_reads_every_supported_type_as_fastavro_does(compile_reader: Any, record: dict[str, Any]) -> None:
     body = _write(record)
     assert compile_reader(PARSED)(body) == _fastavro(body)
     assert compile_reader(SCHEMA)(body) == _fastavro(body)  # unparsed JSON schema, short names
@@ -77,7 +96,7 @@ def _zigzag(n: int) -> bytes:
     return bytes(out)
 
 
-def test_reads_arrays_and_maps_in_several_blocks_with_byte_sizes() -> None:
+def test_reads_arrays_and_maps_in_several_blocks_with_byte_sizes(compile_reader: Any) -> None:
     """Writers may split arrays and maps into blocks; a negative count is followed by the block's size."""
     schema = fastavro.parse_schema({"type": "record", "name": "B", "fields": [
         {"name": "a", "type": {"type": "array", "items": "long"}},
@@ -88,7 +107,7 @@ def test_reads_arrays_and_maps_in_several_blocks_with_byte_sizes() -> None:
     assert compile_reader(schema)(body) == _fastavro(body, schema) == {"a": [1, 2, 300], "m": {"k": "v"}}
 
 
-def test_rejects_what_it_cannot_read() -> None:
+def test_rejects_what_it_cannot_read(compile_reader: Any) -> None:
     decode = compile_reader(PARSED)
     body = _write(RECORDS[0])
     for bad in (body[:-1], body[:10], b""):
@@ -107,6 +126,53 @@ def test_rejects_what_it_cannot_read() -> None:
     {"name": "x", "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}},
     {"name": "x", "type": {"type": "int", "logicalType": "date"}},
 ])
-def test_unsupported_types_are_refused_at_compile_time(field: dict[str, Any]) -> None:
+def test_unsupported_types_are_refused_at_compile_time(compile_reader: Any, field: dict[str, Any]) -> None:
     with pytest.raises(UnsupportedSchema):
         compile_reader({"type": "record", "name": "X", "fields": [field]})
+
+
+def test_recursive_schemas_are_refused_at_compile_time(compile_reader: Any) -> None:
+    """Both decoders unroll the schema; a record that contains itself is left to fastavro."""
+    linked = {"type": "record", "name": "Node", "fields": [
+        {"name": "value", "type": "long"}, {"name": "next", "type": ["null", "Node"]}]}
+    for schema in (linked, fastavro.parse_schema(linked)):
+        with pytest.raises(UnsupportedSchema, match="recursive type"):
+            compile_reader(schema)
+
+
+def test_the_c_decoder_is_built_where_a_compiler_is() -> None:
+    """The C decoder is optional at install time; where a C compiler exists, its absence is a build fault."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler}) on this machine: the Python decoder serves")
+    assert avro_native.AVAILABLE, "schemas/_avro_native.c was not built: reinstall with `pip install -e .`"
+    assert isinstance(EVENT_SCHEMA._decode, functools.partial)  # what ingest decodes with
+
+
+def test_c_decoder_never_reads_past_broken_bytes() -> None:
+    """Every truncation and many corruptions of a real record: the C decoder raises or returns fastavro's
+    answer, and a block count larger than the bytes left is refused before anything is allocated."""
+    decode = compile_c(PARSED)
+    body = _write(RECORDS[0])
+    rng = random.Random(7)
+    candidates = [body[:n] for n in range(len(body))]
+    for _ in range(3000):
+        mutated = bytearray(body)
+        for _ in range(rng.randint(1, 4)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        candidates.append(bytes(mutated))
+    for bad in candidates:
+        try:
+            got = decode(bad)
+        except (ValueError, OverflowError):  # UnicodeDecodeError is a ValueError
+            continue
+        assert got == _fastavro(bad)
+    huge = compile_c({"type": "record", "name": "H", "fields": [{"name": "a", "type": {"type": "array",
+                                                                                      "items": "long"}}]})
+    with pytest.raises(ValueError, match="truncated"):
+        huge(_zigzag(2**40) + b"\x02")
+    nulls = compile_c({"type": "record", "name": "Z", "fields": [{"name": "a", "type": {"type": "array",
+                                                                                       "items": "null"}}]})
+    with pytest.raises(ValueError, match="too many items"):
+        nulls(_zigzag(2**40) + b"\x00")
+    assert nulls(_zigzag(3) + b"\x00") == {"a": [None, None, None]}
