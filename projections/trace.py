@@ -336,7 +336,21 @@ def trace(source: Engine | Any, lot: LotKey | str, direction: Direction | str, *
     return result
 
 
-def _trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Direction, with_movements: bool) -> Trace:
+class TraceRows(NamedTuple):
+    """What the trace statement returns, before any result objects are built (:func:`fetch_trace`)."""
+
+    lots: list[tuple[Any, ...]]  # (gtin, lot, depth, identifiers, ...) per lot reached, unsorted
+    position: int  # the store position the lineage reflects
+    movements: list[dict[str, Any]]  # the movements' JSON objects, retracted ones included (``retracted``)
+
+
+def fetch_trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Direction,
+                with_movements: bool = True) -> TraceRows:
+    """Run the trace statement on ``cur`` and return its rows as they come; raises :class:`UnknownLot`.
+
+    For callers that need less than :class:`Trace` (a recall's scope keys and payloads): building a
+    :class:`MovementLine` per movement costs more than the statement's JSON already holds.
+    """
     s = quote_ident(schema)
     a, b = ("src", "dst") if direction is Direction.FORWARD else ("dst", "src")
     kind = "ship" if direction is Direction.FORWARD else "receive"
@@ -347,11 +361,19 @@ def _trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Direction, w
         rows = cur.fetchall()
         if not rows:  # the queried lot itself is always reached, at depth 0
             raise UnknownLot(f"lot {key} (GTIN {key.gtin}, lot {key.lot!r}) is not known to the lineage")
-        position, moves = rows[0][4], rows[0][5]
+        moves = rows[0][5]
+        return TraceRows(rows, int(rows[0][4] or 0), orjson.loads(moves) if moves else [])
+
+
+def _trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Direction, with_movements: bool) -> Trace:
+    kind = "ship" if direction is Direction.FORWARD else "receive"
+    fetched = fetch_trace(raw, cur, schema, key, direction, with_movements)
+    with collector_paused():
+        rows = fetched.lots
         rows.sort(key=_LOT_ORDER)
-        result = Trace(key, direction, int(position or 0), schema,
+        result = Trace(key, direction, fetched.position, schema,
                        lots=[_new_lot(TracedLot, (g, lot, d, tuple(ids))) for g, lot, d, ids, _, _ in rows])
-        for item in orjson.loads(moves) if moves else ():  # quantities arrive as text: exact Decimals
+        for item in fetched.movements:  # quantities arrive as text: exact Decimals
             line = _movement(kind, item)
             (result.retracted if line.retracted else result.movements).append(line)
     return result

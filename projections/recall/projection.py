@@ -36,7 +36,7 @@ from projections.lineage.projection import LIVE_SCHEMA
 from projections.lineage.projection import NAME as LINEAGE
 from projections.recall.ddl import SCHEMA, create_tables
 from projections.recall.scope import diff, scope_items
-from projections.trace import Direction, Trace, UnknownLot, _trace
+from projections.trace import Direction, TraceRows, UnknownLot, fetch_trace
 from schemas.gcpolicy import collector_paused
 from schemas.identifiers import LotKey
 from schemas.jsonld import event_from_json, loads
@@ -141,14 +141,14 @@ class RecallProjection:
                     sequence: int) -> bool:
         """Compare one recall's current scope with what subscribers know; write an alert if it moved."""
         started = time.perf_counter()
-        trace = self._scope(cur, LotKey(gtin, lot))
-        current = scope_items(trace) if trace is not None else {
+        rows = self._scope(cur, LotKey(gtin, lot))
+        current = scope_items(rows) if rows is not None else {
             f"lot:{gtin}/{lot}": {"gtin": gtin, "lotNumber": lot, "depth": 0}}
         cur.execute(f"SELECT scope::text FROM {s}.recalls WHERE recall_id = %s", (recall_id,))
         change = diff(orjson.loads(cur.fetchone()[0]), current)
         if sequence > 0 and not change:
             return False
-        position = trace.position if trace is not None else 0
+        position = rows.position if rows is not None else 0
         kind = "RECALL_DECLARED" if sequence == 0 else "SCOPE_CHANGED"
         traced = time.perf_counter()
         self._write_alert(cur, s, recall_id, gtin, lot, reason, kind, position, change.added, change.removed)
@@ -158,9 +158,9 @@ class RecallProjection:
                  trace_ms=round((traced - started) * 1000), total_ms=round((time.perf_counter() - started) * 1000))
         return True
 
-    def _scope(self, cur: Any, lot: LotKey) -> Trace | None:
+    def _scope(self, cur: Any, lot: LotKey) -> TraceRows | None:
         try:
-            return _trace(cur.connection, cur, self.lineage_schema, lot, Direction.FORWARD, True)
+            return fetch_trace(cur.connection, cur, self.lineage_schema, lot, Direction.FORWARD)
         except UnknownLot:
             return None
 
@@ -185,12 +185,14 @@ def alert_record(recall_id: str, sequence: int, kind: str, gtin: str, lot: str, 
                  ) -> dict[str, Any]:
     """The ``RecallAlert`` Avro record of one alert; scope items are the JSON payloads of :mod:`.scope`."""
 
-    def lots(items: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        return [v for k, v in sorted(items.items()) if k.startswith("lot:")]
+    def split(items: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Lots and shipments, each in key order (one sort: every ``lot:`` key sorts before every ``ship:``)."""
+        ordered = [items[k] for k in sorted(items)]
+        lots = sum(1 for k in items if k.startswith("lot:"))
+        return ordered[:lots], ordered[lots:]
 
-    def shipments(items: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        return [v for k, v in sorted(items.items()) if k.startswith("ship:")]
-
+    lots_added, shipments_added = split(added)
+    lots_removed, shipments_removed = split(removed)
     return {
         "alertId": alert_id(recall_id, sequence),
         "recallId": recall_id,
@@ -200,10 +202,10 @@ def alert_record(recall_id: str, sequence: int, kind: str, gtin: str, lot: str, 
         "reason": reason,
         "storePosition": position,
         "createdAt": datetime.now(UTC),
-        "lotsAdded": lots(added),
-        "lotsRemoved": lots(removed),
-        "shipmentsAdded": shipments(added),
-        "shipmentsRemoved": shipments(removed),
+        "lotsAdded": lots_added,
+        "lotsRemoved": lots_removed,
+        "shipmentsAdded": shipments_added,
+        "shipmentsRemoved": shipments_removed,
     }
 
 
