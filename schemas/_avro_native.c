@@ -117,55 +117,30 @@ static int read_count(Reader *r, PyObject *node, int64_t *count) {
     return 0;
 }
 
-static PyObject *decode_array(Reader *r, PyObject *node) {
-    PyObject *item = PyTuple_GET_ITEM(node, 2);
-    PyObject *list = PyList_New(0);
-    if (list == NULL) return NULL;
-    for (;;) {
-        int64_t count;
-        if (read_count(r, node, &count) < 0) goto fail;
-        if (count == 0) break;
-        for (int64_t i = 0; i < count; i++) {
-            PyObject *value = decode_node(r, item);
-            if (value == NULL) goto fail;
-            int rc = PyList_Append(list, value);
-            Py_DECREF(value);
-            if (rc < 0) goto fail;
-        }
-    }
-    return list;
-fail:
-    Py_DECREF(list);
-    return NULL;
-}
-
 static PyObject *decode_string(Reader *r);
 
-static PyObject *decode_map(Reader *r, PyObject *node) {
+/* An array (a list) or a map (a dict keyed by strings), block by block. */
+static PyObject *decode_block(Reader *r, PyObject *node, int is_map) {
     PyObject *item = PyTuple_GET_ITEM(node, 2);
-    PyObject *dict = PyDict_New();
-    if (dict == NULL) return NULL;
+    PyObject *out = is_map ? PyDict_New() : PyList_New(0);
+    if (out == NULL) return NULL;
     for (;;) {
         int64_t count;
         if (read_count(r, node, &count) < 0) goto fail;
         if (count == 0) break;
         for (int64_t i = 0; i < count; i++) {
-            PyObject *key = decode_string(r);
-            if (key == NULL) goto fail;
+            PyObject *key = NULL;
+            if (is_map && (key = decode_string(r)) == NULL) goto fail;
             PyObject *value = decode_node(r, item);
-            if (value == NULL) {
-                Py_DECREF(key);
-                goto fail;
-            }
-            int rc = PyDict_SetItem(dict, key, value);
-            Py_DECREF(key);
-            Py_DECREF(value);
+            int rc = value == NULL ? -1 : is_map ? PyDict_SetItem(out, key, value) : PyList_Append(out, value);
+            Py_XDECREF(key);
+            Py_XDECREF(value);
             if (rc < 0) goto fail;
         }
     }
-    return dict;
+    return out;
 fail:
-    Py_DECREF(dict);
+    Py_DECREF(out);
     return NULL;
 }
 
@@ -250,9 +225,9 @@ static PyObject *decode_node(Reader *r, PyObject *node) {
         return Py_NewRef(PyTuple_GET_ITEM(symbols, index));
     }
     case K_ARRAY:
-        return decode_array(r, node);
+        return decode_block(r, node, 0);
     case K_MAP:
-        return decode_map(r, node);
+        return decode_block(r, node, 1);
     case K_UNION: {
         PyObject *branches = PyTuple_GET_ITEM(node, 2);
         Py_ssize_t index = read_index(r, PyTuple_GET_SIZE(branches), "union");
