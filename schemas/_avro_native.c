@@ -184,6 +184,16 @@ static PyObject *decode_record(Reader *r, PyObject *node) {
     return dict;
 }
 
+/* A little-endian IEEE 754 float (size 4) or double (size 8). */
+static PyObject *decode_float(Reader *r, Py_ssize_t size) {
+    if (r->n - r->p < size) return (void)truncated(), NULL;
+    const char *at = (const char *)r->d + r->p;
+    double x = size == 4 ? PyFloat_Unpack4(at, 1) : PyFloat_Unpack8(at, 1);
+    if (x == -1.0 && PyErr_Occurred()) return NULL;
+    r->p += size;
+    return PyFloat_FromDouble(x);
+}
+
 static PyObject *decode_node(Reader *r, PyObject *node) {
     int64_t v;
     switch (PyLong_AsLong(PyTuple_GET_ITEM(node, 0))) {
@@ -195,20 +205,10 @@ static PyObject *decode_node(Reader *r, PyObject *node) {
     case K_LONG:
         if (read_long(r, &v) < 0) return NULL;
         return PyLong_FromLongLong(v);
-    case K_FLOAT: {
-        if (r->n - r->p < 4) return (void)truncated(), NULL;
-        double x = PyFloat_Unpack4((const char *)r->d + r->p, 1);
-        if (x == -1.0 && PyErr_Occurred()) return NULL;
-        r->p += 4;
-        return PyFloat_FromDouble(x);
-    }
-    case K_DOUBLE: {
-        if (r->n - r->p < 8) return (void)truncated(), NULL;
-        double x = PyFloat_Unpack8((const char *)r->d + r->p, 1);
-        if (x == -1.0 && PyErr_Occurred()) return NULL;
-        r->p += 8;
-        return PyFloat_FromDouble(x);
-    }
+    case K_FLOAT:
+        return decode_float(r, 4);
+    case K_DOUBLE:
+        return decode_float(r, 8);
     case K_STRING:
         return decode_string(r);
     case K_BYTES: {
