@@ -336,6 +336,10 @@ def trace(source: Engine | Any, lot: LotKey | str, direction: Direction | str, *
     return result
 
 
+_MOVEMENT_KIND = {Direction.FORWARD: "ship", Direction.BACKWARD: "receive"}
+"""The movements a trace reports: shipments forward, receipts backward."""
+
+
 class TraceRows(NamedTuple):
     """What the trace statement returns, before any result objects are built (:func:`fetch_trace`)."""
 
@@ -353,7 +357,7 @@ def fetch_trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Directi
     """
     s = quote_ident(schema)
     a, b = ("src", "dst") if direction is Direction.FORWARD else ("dst", "src")
-    kind = "ship" if direction is Direction.FORWARD else "receive"
+    kind = _MOVEMENT_KIND[direction]
     sql = TRACE.format(s=s, a=a, b=b, movements=_MOVEMENTS.format(s=s))
     _execute(raw, cur, f"lineage_{direction.value}_{schema}", sql, (key.gtin, key.lot, kind if with_movements
                                                                        else "-"), "text, text, text")
@@ -366,9 +370,9 @@ def fetch_trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Directi
 
 
 def _trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Direction, with_movements: bool) -> Trace:
-    kind = "ship" if direction is Direction.FORWARD else "receive"
-    fetched = fetch_trace(raw, cur, schema, key, direction, with_movements)
-    with collector_paused():
+    kind = _MOVEMENT_KIND[direction]
+    with collector_paused():  # one pause over fetching and building: a pass in between walks every row
+        fetched = fetch_trace(raw, cur, schema, key, direction, with_movements)
         rows = fetched.lots
         rows.sort(key=_LOT_ORDER)
         result = Trace(key, direction, fetched.position, schema,

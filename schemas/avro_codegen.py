@@ -40,9 +40,14 @@ class Emitter:
 
 
 def named_types(schema: Any) -> dict[str, Any]:
-    """The named types (records, enums, fixed) of ``schema`` by name, so references by name resolve."""
+    """The named types (records, enums, fixed) of ``schema`` by name, so references by name resolve.
+
+    Raises :class:`UnsupportedSchema` if a record of ``schema`` contains itself (a linked list, a tree): every
+    generator these names serve unrolls the schema, which only a finite one allows.
+    """
     names: dict[str, Any] = {}
     _register(schema, names)
+    _refuse_recursion(schema, names)
     return names
 
 
@@ -70,21 +75,19 @@ def resolve(schema: Any, names: dict[str, Any]) -> Any:
     return schema
 
 
-def refuse_recursion(schema: Any, names: dict[str, Any], enclosing: tuple[str, ...] = ()) -> None:
-    """Raise :class:`UnsupportedSchema` if a record of ``schema`` contains itself (a linked list, a tree): the
-    decoders and the encoder unroll the schema, which only a finite one allows."""
+def _refuse_recursion(schema: Any, names: dict[str, Any], enclosing: tuple[str, ...] = ()) -> None:
     if isinstance(schema, str) and schema in names:
         if schema in enclosing:
             raise UnsupportedSchema(f"recursive type {schema}")
         schema = names[schema]
     if isinstance(schema, list):
         for branch in schema:
-            refuse_recursion(branch, names, enclosing)
+            _refuse_recursion(branch, names, enclosing)
     elif isinstance(schema, dict):
         kind = schema.get("type")
         if kind == "record":
             inner = (*enclosing, schema.get("name", ""))
             for f in schema["fields"]:
-                refuse_recursion(f["type"], names, inner)
+                _refuse_recursion(f["type"], names, inner)
         elif kind in ("array", "map"):
-            refuse_recursion(schema["items" if kind == "array" else "values"], names, enclosing)
+            _refuse_recursion(schema["items" if kind == "array" else "values"], names, enclosing)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from schemas.avro_codegen import UnsupportedSchema, named_types, refuse_recursion, resolve
+from schemas.avro_codegen import UnsupportedSchema, named_types, resolve
 from schemas.avro_reader import Decoder, compile_reader
 
 try:
@@ -41,7 +41,6 @@ def compile_native(schema: dict[str, Any]) -> Decoder:
     if _avro_native is None:
         raise UnsupportedSchema("the C decoder is not built in this installation")
     names = named_types(schema)
-    refuse_recursion(schema, names)
     program = _node(schema, names)
     return functools.partial(_avro_native.decode, program)
 

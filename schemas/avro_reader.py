@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.avro_codegen import Emitter, UnsupportedSchema, named_types, refuse_recursion, resolve
+from schemas.avro_codegen import Emitter, UnsupportedSchema, named_types, resolve
 
 Decoder = Callable[[bytes], dict[str, Any]]
 __all__ = ["Decoder", "UnsupportedSchema", "compile_reader"]
@@ -166,7 +166,6 @@ def compile_reader(schema: dict[str, Any]) -> Decoder:
     ``ValueError`` if bytes remain after the record.
     """
     names = named_types(schema)
-    refuse_recursion(schema, names)
     em = _Emitter()
     em.emit(0, "def decode(d):")
     em.emit(1, "p = 0")

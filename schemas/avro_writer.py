@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.avro_codegen import Emitter, UnsupportedSchema, named_types, refuse_recursion, resolve
+from schemas.avro_codegen import Emitter, UnsupportedSchema, named_types, resolve
 
 Encoder = Callable[[Mapping[str, Any]], bytes]
 
@@ -214,7 +214,6 @@ def _block(em: _Emitter, schema: dict[str, Any], names: dict[str, Any], indent: 
 def compile_writer(schema: dict[str, Any]) -> Encoder:
     """Generate and compile an encoder for the (fastavro-parsed or plain JSON) record ``schema``."""
     names = named_types(schema)
-    refuse_recursion(schema, names)
     em = _Emitter()
     em.emit(0, "def encode(r):")
     em.emit(1, "o = bytearray()")
