@@ -26,12 +26,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from consumers.dlq import DeadLetter, DeadLetterPublisher
 from consumers.messages import coordinates
-from consumers.records import row_from_record
+from consumers.records import checked_row
 from consumers.store.port import AppendResult, EventStore, NewEvent, OffsetKey, Rejected
 from schemas.avro_codec import EventCodec
 from schemas.errors import CodecError, EPCISError
 from schemas.gcpolicy import collecting_rarely
-from schemas.wire import check
 
 log = structlog.get_logger("lotline.ingest")
 
@@ -206,9 +205,7 @@ class IngestWorker:
             self._at_eof.discard(source.partition)
             batch.offsets[(source.topic, source.partition)] = source.offset + 1
             try:
-                record = self.codec.decode_record(msg.value() or b"")
-                check(record)
-                row = row_from_record(record, source)
+                row = checked_row(self.codec.decode_record(msg.value() or b""), source)
             except (CodecError, EPCISError) as exc:
                 batch.dead.append(DeadLetter.of(msg, f"{type(exc).__name__}: {exc}"))
                 continue

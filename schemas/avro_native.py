@@ -10,6 +10,7 @@ the same values.
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any
 
 from schemas.avro_codegen import UnsupportedSchema, named_types, resolve
@@ -82,6 +83,6 @@ def _node(schema: Any, names: dict[str, Any]) -> Node:
         return (_ARRAY, 1, item, item[1]) if kind == "array" else (_MAP, 1, item, item[1] + 1)
     if kind == "record":
         fields = tuple(_node(f["type"], names) for f in schema["fields"])
-        keys = tuple(str(f["name"]) for f in schema["fields"])
+        keys = tuple(sys.intern(str(f["name"])) for f in schema["fields"])  # readers look fields up by them
         return (_RECORD, sum(f[1] for f in fields), keys, fields)
     raise UnsupportedSchema(f"type {kind!r}")

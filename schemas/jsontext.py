@@ -24,12 +24,16 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
+def number_text(value: Decimal) -> str:
+    """A Decimal as the exact JSON number it is (``200.0`` → ``200``, no float rounding)."""
+    return str(int(value)) if value == value.to_integral_value() else format(value.normalize(), "f")
+
+
 @functools.lru_cache(maxsize=4096)
 def exact_number(value: Decimal) -> orjson.Fragment:
-    """A Decimal written as the exact JSON number it is (``200.0`` → ``200``, no float rounding); cached by
-    value (equal Decimals print alike), since a plant's quantities repeat."""
-    text = str(int(value)) if value == value.to_integral_value() else format(value.normalize(), "f")
-    return orjson.Fragment(text)
+    """:func:`number_text` as a fragment orjson writes as is; cached by value (equal Decimals print alike),
+    since a plant's quantities repeat."""
+    return orjson.Fragment(number_text(value))
 
 
 def _default(o: Any) -> orjson.Fragment:

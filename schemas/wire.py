@@ -59,14 +59,14 @@ def _check_identifier(text: str, name: str, index: int | None = None, part: str 
 
 
 def _quantity(text: str, field_name: str) -> Decimal:
-    value = _decimal(text)
+    value = quantity_value(text)
     if isinstance(value, str):
         raise EPCISError(value, field=field_name)
     return value
 
 
 @functools.lru_cache(maxsize=4096)
-def _decimal(text: str) -> Decimal | str:
+def quantity_value(text: str) -> Decimal | str:
     """The quantity ``text`` as a Decimal, or what is wrong with it (cached: a plant's quantities repeat)."""
     try:
         value = Decimal(text)
@@ -128,7 +128,7 @@ _UNITS_SEEN: set[str] = set()
 def _check_quantities(items: Sequence[Mapping[str, Any]], name: str) -> None:
     for i, q in enumerate(items):
         _check_identifier(q["epcClass"], name, i, "/epcClass")
-        if q["quantity"] is not None and isinstance(problem := _decimal(q["quantity"]), str):
+        if q["quantity"] is not None and isinstance(problem := quantity_value(q["quantity"]), str):
             raise EPCISError(problem, field=f"{name}/{i}/quantity")
         uom = q["uom"]
         if uom is not None and uom not in _UNITS_SEEN:
