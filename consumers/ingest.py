@@ -27,7 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from consumers.dlq import DeadLetter, DeadLetterPublisher
 from consumers.messages import coordinates
 from consumers.records import checked_row
-from consumers.store.port import AppendResult, EventStore, NewEvent, OffsetKey, Rejected
+from consumers.store.port import AppendResult, EventStore, NewEvent, OffsetKey, Prepared, Rejected
 from schemas.avro_codec import EventCodec
 from schemas.errors import CodecError, EPCISError
 from schemas.gcpolicy import collecting_rarely
@@ -74,6 +74,7 @@ class _Batch:
     """One consumed batch, decoded: rows to store, dead letters, and the offsets that follow it."""
 
     rows: list[NewEvent] = field(default_factory=list)
+    prepared: Prepared | None = None
     dead: list[DeadLetter] = field(default_factory=list)
     offsets: dict[OffsetKey, int] = field(default_factory=dict)
     by_identity: dict[tuple[str, bool], Message] = field(default_factory=dict)
@@ -211,7 +212,12 @@ class IngestWorker:
                 continue
             batch.rows.append(row)
             batch.by_identity.setdefault(row.identity, msg)
-        return batch if batch.offsets else None
+        if not batch.offsets:
+            return None
+        # the rows' encoding and hashes are computed here, not on the writer thread, where they would delay
+        # the append they precede (measured: 14.4-14.8K -> 16.9-19.7K events/s, docs/performance.md)
+        batch.prepared = self.store.prepare(batch.rows)
+        return batch
 
     def _write(self, batch: _Batch) -> AppendResult:
         """Append one batch with its offsets; dead letters are flushed inside the transaction (writer thread)."""
@@ -221,7 +227,7 @@ class IngestWorker:
             self.dlq.send(letters)
             batch.dead_lettered = len(letters)
 
-        return self.store.append(batch.rows, group=self.options.group, offsets=batch.offsets,
+        return self.store.append(batch.prepared or batch.rows, group=self.options.group, offsets=batch.offsets,
                                  before_commit=dead_letter)
 
     def _drain(self) -> None:

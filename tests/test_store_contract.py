@@ -56,6 +56,17 @@ def test_body_and_columns_round_trip(store: EventStore) -> None:
     assert stored.event.lot_keys == ("10614141073464/L1",)
 
 
+def test_a_prepared_batch_is_appended_as_the_same_events_unprepared(store: EventStore) -> None:
+    """Ingest prepares a batch's rows on its consuming thread; duplicates within and across batches, and the
+    chain, come out as they do for the events themselves."""
+    store.append([row(1)])
+    prepared = store.prepare([row(2), row(1), row(3), row(2)])
+    result = store.append(prepared)
+    assert (result.stored, result.duplicates, result.last_position) == (2, 2, 3)
+    assert [r.event for r in store.read(0, 10)] == [row(1), row(2), row(3)]
+    assert store.verify().ok
+
+
 def test_error_declaration_is_a_new_row_not_a_duplicate(store: EventStore) -> None:
     original = shipment(1)
     store.append([to_new_event(original)])

@@ -16,6 +16,7 @@ from consumers.store.port import (
     BeforeCommit,
     NewEvent,
     OffsetKey,
+    Prepared,
     StoredEvent,
     VerifyResult,
     classify,
@@ -34,14 +35,19 @@ class InMemoryEventStore:
         self._offsets: dict[tuple[str, str, int], int] = {}
         self._lock = threading.Lock()
 
+    def prepare(self, events: Sequence[NewEvent]) -> Prepared:
+        return Prepared(events, [None] * len(events))  # nothing to encode: rows are kept as they are
+
     def append(
         self,
-        events: Sequence[NewEvent],
+        events: Sequence[NewEvent] | Prepared,
         *,
         group: str | None = None,
         offsets: Mapping[OffsetKey, int] | None = None,
         before_commit: BeforeCommit | None = None,
     ) -> AppendResult:
+        if isinstance(events, Prepared):
+            events = events.events
         with self._lock:
             kept, dupes = dedupe(events)
             result = AppendResult(duplicates=dupes)

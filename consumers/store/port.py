@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from schemas.timefmt import utc_text
 
@@ -173,12 +173,27 @@ def classify(events: Sequence[NewEvent], stored: Mapping[tuple[str, bool], bytes
     return fresh
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch with what an adapter computes of its rows before appending them (``rows``, one per event, of
+    the adapter's own type), as :meth:`EventStore.prepare` returns it."""
+
+    events: Sequence[NewEvent]
+    rows: Sequence[Any]
+
+
 class EventStore(Protocol):
     """The append-only event store."""
 
+    def prepare(self, events: Sequence[NewEvent]) -> Prepared:
+        """What :meth:`append` can compute of the rows of ``events`` without the append lock or a connection
+        (their encoding and hashes), so that a caller appending from another thread can do it on its own, e.g.
+        while the previous batch is appended. Optional: :meth:`append` prepares the events it is given."""
+        ...
+
     def append(
         self,
-        events: Sequence[NewEvent],
+        events: Sequence[NewEvent] | Prepared,
         *,
         group: str | None = None,
         offsets: Mapping[OffsetKey, int] | None = None,

@@ -25,6 +25,7 @@ from consumers.store.port import (
     BeforeCommit,
     NewEvent,
     OffsetKey,
+    Prepared,
     SourceRef,
     StoredEvent,
     VerifyResult,
@@ -108,17 +109,22 @@ class PostgresEventStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def prepare(self, events: Sequence[NewEvent]) -> Prepared:
+        return Prepared(events, [_Staged.of(e) for e in events])
+
     def append(
         self,
-        events: Sequence[NewEvent],
+        events: Sequence[NewEvent] | Prepared,
         *,
         group: str | None = None,
         offsets: Mapping[OffsetKey, int] | None = None,
         before_commit: BeforeCommit | None = None,
     ) -> AppendResult:
-        kept, dupes = dedupe(events)
+        if not isinstance(events, Prepared):
+            events = self.prepare(events)
+        staged: dict[int, _Staged] = {id(e): row for e, row in zip(events.events, events.rows, strict=True)}
+        kept, dupes = dedupe(events.events)
         result = AppendResult(duplicates=dupes)
-        staged = {id(e): _Staged.of(e) for e in kept}
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
