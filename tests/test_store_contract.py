@@ -67,6 +67,19 @@ def test_a_prepared_batch_is_appended_as_the_same_events_unprepared(store: Event
     assert store.verify().ok
 
 
+def test_a_redelivered_batch_is_dead_lettered_once_and_appended_whole(store: EventStore) -> None:
+    """A batch that meets stored events (a consumer restarted) still calls ``before_commit`` exactly once,
+    with the rejected events, and stores the rest with the chain intact."""
+    store.append([row(1), row(2)])
+    calls: list[list[Rejected]] = []
+    changed = row(2)._replace(body='{"type":"ObjectEvent","changed":true}')
+    result = store.append([row(3), row(1), changed, row(4)], before_commit=calls.append)
+    assert [[r.event for r in rejected] for rejected in calls] == [[changed]]
+    assert (result.stored, result.duplicates, result.last_position) == (2, 1, 4)
+    assert [r.event for r in store.read(0, 10)] == [row(1), row(2), row(3), row(4)]
+    assert store.verify().ok
+
+
 def test_error_declaration_is_a_new_row_not_a_duplicate(store: EventStore) -> None:
     original = shipment(1)
     store.append([to_new_event(original)])
