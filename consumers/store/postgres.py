@@ -12,8 +12,7 @@ COPY never meets a conflict.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg2.errors
@@ -90,18 +89,43 @@ def copy_middle(e: NewEvent, event_time: str) -> str:
     ))
 
 
-@dataclass(frozen=True, slots=True)
-class _Staged:
-    """The parts of an event's row that do not depend on its place in the chain, computed before
-    the append lock is taken so that the lock is held for little more than the COPY."""
+Staged = tuple[bytes, bytes]
+"""What an append needs of a row before it has a place in the chain, computed before the append lock is taken
+so that the lock is held for little more than the COPY: the row's :func:`hash_tail` and its
+:func:`copy_middle` (UTF-8)."""
 
-    hash_tail: bytes
-    copy_middle: str
 
-    @classmethod
-    def of(cls, e: NewEvent) -> _Staged:
-        event_time = utc_text(e.event_time)
-        return cls(hash_tail(e, event_time), copy_middle(e, event_time))
+def stage(e: NewEvent) -> Staged:
+    """The :data:`Staged` parts of ``e``'s row."""
+    event_time = utc_text(e.event_time)
+    return hash_tail(e, event_time), copy_middle(e, event_time).encode()
+
+
+def chain(prev: bytes, position: int, recorded: str, staged: Sequence[Staged]) -> tuple[bytes, bytes]:
+    """The COPY data of ``staged`` rows placed after ``position`` at record time ``recorded`` (the
+    :func:`utc_text`), each linked to the one before by :func:`chain_link` starting from ``prev``; and the last
+    row's hash."""
+    when = recorded.encode()
+    lines = []
+    for tail, middle in staged:
+        position += 1
+        prev = chain_link(prev, position, recorded, tail)
+        lines.append(b"%d\t%s\t%s\t\\\\x%s\n" % (position, when, middle, prev.hex().encode()))
+    return b"".join(lines), prev
+
+
+try:  # the same two functions in C (consumers/store/_rows_native.c), where it was built
+    from consumers.store import _rows_native  # type: ignore[attr-defined]
+except ImportError:
+    _rows_native = None
+
+NATIVE_ROWS = _rows_native is not None
+"""Whether rows are staged and chained in C in this installation."""
+STAGE: Callable[[NewEvent], Staged] = stage
+CHAIN: Callable[[bytes, int, str, list[Staged]], tuple[bytes, bytes]] = chain
+if _rows_native is not None:
+    _rows_native.configure(utc_text)
+    STAGE, CHAIN = _rows_native.stage, _rows_native.chain
 
 
 class PostgresEventStore:
@@ -111,7 +135,7 @@ class PostgresEventStore:
         self.engine = engine
 
     def prepare(self, events: Sequence[NewEvent]) -> Prepared:
-        return Prepared(events, [_Staged.of(e) for e in events])
+        return Prepared(events, [STAGE(e) for e in events])
 
     def append(
         self,
@@ -123,7 +147,7 @@ class PostgresEventStore:
     ) -> AppendResult:
         if not isinstance(events, Prepared):
             events = self.prepare(events)
-        staged: dict[int, _Staged] = {id(e): row for e, row in zip(events.events, events.rows, strict=True)}
+        staged: dict[int, Staged] = {id(e): row for e, row in zip(events.events, events.rows, strict=True)}
         kept, dupes = dedupe(events.events)
         raw = self.engine.raw_connection()
         try:
@@ -134,7 +158,7 @@ class PostgresEventStore:
         finally:
             raw.close()
 
-    def _append(self, raw: Any, staged: Mapping[int, _Staged], kept: list[NewEvent], dupes: int, group: str | None,
+    def _append(self, raw: Any, staged: Mapping[int, Staged], kept: list[NewEvent], dupes: int, group: str | None,
                 offsets: Mapping[OffsetKey, int] | None, before_commit: BeforeCommit | None, *, checked: bool
                 ) -> AppendResult:
         """One append transaction. Unless ``checked``, it does not look for the batch's identities among the
@@ -154,14 +178,9 @@ class PostgresEventStore:
             last, last_hash, clock = _one(cur)
             pos, prev = (last, bytes(last_hash)) if last is not None else (0, GENESIS_HASH)
             if fresh:
-                now = utc_text(clock)
-                lines = []
-                for e in fresh:
-                    row = staged[id(e)]
-                    pos += 1
-                    prev = chain_link(prev, pos, now, row.hash_tail)
-                    lines.append(f"{pos}\t{now}\t{row.copy_middle}\t\\\\x{prev.hex()}\n")
-                copy_from(cur, f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN", "".join(lines).encode())
+                data, prev = CHAIN(prev, pos, utc_text(clock), [staged[id(e)] for e in fresh])
+                pos += len(fresh)
+                copy_from(cur, f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN", data)
             if before_commit is not None:  # after the COPY: a batch tried twice dead-letters once
                 before_commit(result.rejected)
             if group is not None and offsets:
