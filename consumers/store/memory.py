@@ -20,7 +20,6 @@ from consumers.store.port import (
     StoredEvent,
     VerifyResult,
     classify,
-    dedupe,
     row_hash,
     verify_chain,
 )
@@ -36,7 +35,7 @@ class InMemoryEventStore:
         self._lock = threading.Lock()
 
     def prepare(self, events: Sequence[NewEvent]) -> Prepared:
-        return Prepared(events, [None] * len(events))  # nothing to encode: rows are kept as they are
+        return Prepared.of(events, lambda e: None)  # nothing to encode: rows are kept as they are
 
     def append(
         self,
@@ -46,10 +45,9 @@ class InMemoryEventStore:
         offsets: Mapping[OffsetKey, int] | None = None,
         before_commit: BeforeCommit | None = None,
     ) -> AppendResult:
-        if isinstance(events, Prepared):
-            events = events.events
+        prepared = events if isinstance(events, Prepared) else self.prepare(events)
+        kept, dupes = prepared.events, prepared.duplicates
         with self._lock:
-            kept, dupes = dedupe(events)
             result = AppendResult(duplicates=dupes)
             fresh = classify(kept, self._index, result)
             if before_commit is not None:

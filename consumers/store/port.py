@@ -175,11 +175,19 @@ def classify(events: Sequence[NewEvent], stored: Mapping[tuple[str, bool], bytes
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A batch with what an adapter computes of its rows before appending them (``rows``, one per event, of
-    the adapter's own type), as :meth:`EventStore.prepare` returns it."""
+    """A batch as :meth:`EventStore.prepare` returns it: its events without repeats of an identity
+    (:func:`dedupe`; ``duplicates`` says how many were dropped), and what the adapter computes of their rows
+    before appending them (``rows``, one per event, of the adapter's own type)."""
 
     events: Sequence[NewEvent]
     rows: Sequence[Any]
+    duplicates: int = 0
+
+    @classmethod
+    def of(cls, events: Sequence[NewEvent], row: Callable[[NewEvent], Any]) -> Prepared:
+        """``events`` deduplicated, each with its ``row(event)``."""
+        kept, dupes = dedupe(events)
+        return cls(kept, [row(e) for e in kept], dupes)
 
 
 class EventStore(Protocol):

@@ -31,7 +31,6 @@ from consumers.store.port import (
     VerifyResult,
     chain_link,
     classify,
-    dedupe,
     hash_tail,
     verify_chain,
 )
@@ -135,7 +134,7 @@ class PostgresEventStore:
         self.engine = engine
 
     def prepare(self, events: Sequence[NewEvent]) -> Prepared:
-        return Prepared(events, [STAGE(e) for e in events])
+        return Prepared.of(events, STAGE)
 
     def append(
         self,
@@ -145,40 +144,38 @@ class PostgresEventStore:
         offsets: Mapping[OffsetKey, int] | None = None,
         before_commit: BeforeCommit | None = None,
     ) -> AppendResult:
-        if not isinstance(events, Prepared):
-            events = self.prepare(events)
-        staged: dict[int, Staged] = {id(e): row for e, row in zip(events.events, events.rows, strict=True)}
-        kept, dupes = dedupe(events.events)
+        prepared = events if isinstance(events, Prepared) else self.prepare(events)
         raw = self.engine.raw_connection()
         try:
             try:
-                return self._append(raw, staged, kept, dupes, group, offsets, before_commit, checked=False)
+                return self._append(raw, prepared, group, offsets, before_commit, checked=False)
             except psycopg2.errors.UniqueViolation:  # some are stored already: find which, append the rest
-                return self._append(raw, staged, kept, dupes, group, offsets, before_commit, checked=True)
+                return self._append(raw, prepared, group, offsets, before_commit, checked=True)
         finally:
             raw.close()
 
-    def _append(self, raw: Any, staged: Mapping[int, Staged], kept: list[NewEvent], dupes: int, group: str | None,
-                offsets: Mapping[OffsetKey, int] | None, before_commit: BeforeCommit | None, *, checked: bool
-                ) -> AppendResult:
+    def _append(self, raw: Any, batch: Prepared, group: str | None, offsets: Mapping[OffsetKey, int] | None,
+                before_commit: BeforeCommit | None, *, checked: bool) -> AppendResult:
         """One append transaction. Unless ``checked``, it does not look for the batch's identities among the
         stored ones first: the COPY fails on the first it meets (the identity constraint checks every row
         anyway), and the caller tries again ``checked``. Redelivery is rare (a consumer restarting), and the
         look-up cost ingest ~6 us an event, an eighth of the append (docs/performance.md)."""
-        result = AppendResult(duplicates=dupes)
+        result = AppendResult(duplicates=batch.duplicates)
         try:
             cur = raw.cursor()
+            fresh, rows = batch.events, batch.rows
             if checked:
                 cur.execute(APPEND_BEGIN, (APPEND_LOCK_ID,))
-                fresh = self._filter_stored(cur, kept, result)
+                fresh = self._filter_stored(cur, list(fresh), result)
+                staged = {id(e): row for e, row in zip(batch.events, batch.rows, strict=True)}
+                rows = [staged[id(e)] for e in fresh]
                 cur.execute(CHAIN_TAIL)
             else:
-                fresh = kept
                 cur.execute(f"{APPEND_BEGIN}; {CHAIN_TAIL}", (APPEND_LOCK_ID,))  # one round trip
             last, last_hash, clock = _one(cur)
             pos, prev = (last, bytes(last_hash)) if last is not None else (0, GENESIS_HASH)
             if fresh:
-                data, prev = CHAIN(prev, pos, utc_text(clock), [staged[id(e)] for e in fresh])
+                data, prev = CHAIN(prev, pos, utc_text(clock), list(rows))
                 pos += len(fresh)
                 copy_from(cur, f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN", data)
             if before_commit is not None:  # after the COPY: a batch tried twice dead-letters once
