@@ -39,13 +39,19 @@ def json_field(text: str | None, name: str) -> JsonValue:
         raise EPCISError(f"is not valid JSON text: {exc}", field=name) from None
 
 
-def _json_object(text: str | None, name: str) -> dict[str, JsonValue]:
+def json_of(text: str | None, name: str, kind: type[dict[str, JsonValue]] | type[list[JsonValue]]) -> JsonValue:
+    """A JSON value carried as text that EPCIS requires to be an object (``dict``) or an array (``list``);
+    ``None`` (or JSON ``null``) stays ``None``."""
     value = json_field(text, name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise EPCISError(f"must be a JSON object, not {type(value).__name__}", field=name)
+    if value is not None and not isinstance(value, kind):
+        what = "object" if kind is dict else "array"
+        raise EPCISError(f"must be a JSON {what}, not {type(value).__name__}", field=name)
     return value
+
+
+def _json_object(text: str | None, name: str) -> dict[str, JsonValue]:
+    value = json_of(text, name, dict)
+    return {} if value is None else value
 
 
 def _check_identifier(text: str, name: str, index: int | None = None, part: str = "") -> None:
@@ -219,9 +225,9 @@ def to_jsonld(r: Record) -> dict[str, Any]:
         out["sourceList"] = [{"type": s["type"], "source": s["source"]} for s in v]
     if v := r["destinationList"]:
         out["destinationList"] = [{"type": d["type"], "destination": d["destination"]} for d in v]
-    if (v := r["sensorElementListJson"]) is not None and (sensors := json_field(v, "sensorElementList")) is not None:
+    if (v := r["sensorElementListJson"]) is not None and (sensors := json_of(v, "sensorElementList", list)) is not None:
         out["sensorElementList"] = sensors
-    if (v := r["ilmdJson"]) is not None and (ilmd := json_field(v, "ilmd")) is not None:
+    if (v := r["ilmdJson"]) is not None and (ilmd := json_of(v, "ilmd", dict)) is not None:
         out["ilmd"] = ilmd
     if (v := r["extensionsJson"]) is not None:
         out.update(_json_object(v, "extensions"))

@@ -20,7 +20,7 @@ from schemas.errors import IdentifierError
 from schemas.identifiers import lot_ref
 from schemas.jsontext import dumps, number_text
 from schemas.model import ilmd_lot
-from schemas.wire import json_field, quantity_value
+from schemas.wire import json_of, quantity_value
 
 try:
     from schemas import _wire_native  # type: ignore[attr-defined]
@@ -43,7 +43,7 @@ def _quantity_text(text: str) -> str | None:
 def _ilmd_parts(event_type: str, action: str | None, text: str) -> tuple[str | None, str | None]:
     """The ILMD's JSON text as the body carries it (None for JSON ``null``) and the lot number it states;
     raises :class:`~schemas.errors.EPCISError` on text that does not parse (the fast path then declines)."""
-    value = json_field(text, "ilmd")
+    value = json_of(text, "ilmd", dict)
     return (None if value is None else dumps(value)), ilmd_lot(event_type, action, value)
 
 

@@ -79,7 +79,7 @@ def test_capture_errors_reach_the_dlq_with_clear_reasons(runtime: Runtime) -> No
 
 def test_records_with_unreadable_values_reach_the_dlq(runtime: Runtime) -> None:
     """What the Avro schema cannot rule out (a quantity that is no number, JSON text that does not parse, an
-    extension that is not an object) is named in the dead letter, and the good event is stored."""
+    extension or ILMD that is not an object, sensor data that is not an array) is named in the dead letter, and the good event is stored."""
     codec = EventCodec()
     good = shipment(7)
 
@@ -91,11 +91,16 @@ def test_records_with_unreadable_values_reach_the_dlq(runtime: Runtime) -> None:
         pub.publish_raw("bad-quantity", tampered(8, quantityList=[{"epcClass": lot, "quantity": "12,5", "uom": "KGM"}]))
         pub.publish_raw("bad-ilmd", tampered(9, ilmdJson="{not json"))
         pub.publish_raw("list-extensions", tampered(10, extensionsJson="[1, 2]"))
+        # without an eventID the identity is the event hash, which once crashed ingest on these two
+        pub.publish_raw("list-ilmd", tampered(11, eventID=None, ilmdJson='[{"lot": "A"}]'))
+        pub.publish_raw("number-sensors", tampered(12, eventID=None, sensorElementListJson="1"))
         pub.publish(good)
     stats = runtime.ingest_worker(until_idle=True, idle_timeout_s=5).run()
-    assert (stats.stored, stats.dead_lettered) == (1, 3)
-    dlq = read_topic(runtime.settings.kafka_bootstrap or "", runtime.settings.dlq_topic, expect=3)
+    assert (stats.stored, stats.dead_lettered) == (1, 5)
+    dlq = read_topic(runtime.settings.kafka_bootstrap or "", runtime.settings.dlq_topic, expect=5)
     reasons = {(m.key() or b"").decode(): _header(m.headers() or [], REASON) for m in dlq}
     assert reasons["bad-quantity"] == "EPCISError: quantityList/0/quantity: '12,5' is not a decimal number"
     assert reasons["bad-ilmd"].startswith("EPCISError: ilmd: is not valid JSON text: ")
     assert reasons["list-extensions"] == "EPCISError: extensions: must be a JSON object, not list"
+    assert reasons["list-ilmd"] == "EPCISError: ilmd: must be a JSON object, not list"
+    assert reasons["number-sensors"] == "EPCISError: sensorElementList: must be a JSON array, not int"
