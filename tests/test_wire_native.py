@@ -7,6 +7,7 @@ records with one field broken in the ways plant systems and fuzzers break them.
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -22,6 +23,7 @@ from schemas.avro_codec import EventCodec
 from schemas.errors import EPCISError
 from schemas.model import EPCISEvent
 from schemas.wire import check
+from tests.test_identifiers import _identifiers
 from tests.test_properties import PROPERTY_SETTINGS, _clean, events
 
 pytestmark = pytest.mark.skipif(not wire_native.AVAILABLE,
@@ -141,6 +143,18 @@ def test_what_the_fast_path_accepts_python_accepts_alike(record: dict[str, Any])
         _agrees(record)
     except (KeyError, TypeError, AttributeError, ValueError):
         pytest.fail("the fast path accepted a record the Python path cannot read")
+
+
+def test_identifiers_read_in_c_name_the_lots_python_names() -> None:
+    """The fast path reads plain LGTIN and SSCC URNs itself (identifiers.quick_parse in C) and asks lot_ref for
+    the rest: either way the lot keys are Python's, on generated identifiers good and bad."""
+    base = _record(_plain(next(e for e in simulate(config_for_events(50, seed=3), limit=50)
+                               if e.type == "ObjectEvent")))
+    accepted = 0
+    for text in _identifiers(random.Random(5), 3000):
+        record = {**base, "epcList": [text], "quantityList": [], "ilmdJson": None}
+        accepted += _agrees(record) is not None
+    assert accepted > 1000
 
 
 def test_checked_row_names_what_is_wrong_where_the_fast_path_declines() -> None:
