@@ -79,7 +79,8 @@ def test_capture_errors_reach_the_dlq_with_clear_reasons(runtime: Runtime) -> No
 
 def test_records_with_unreadable_values_reach_the_dlq(runtime: Runtime) -> None:
     """What the Avro schema cannot rule out (a quantity that is no number, JSON text that does not parse, an
-    extension or ILMD that is not an object, sensor data that is not an array) is named in the dead letter, and the good event is stored."""
+    extension or ILMD that is not an object, sensor data that is not an array) is named in the dead letter,
+    and the good event is stored."""
     codec = EventCodec()
     good = shipment(7)
 
