@@ -20,6 +20,8 @@
 #include <datetime.h>
 #include <string.h>
 
+#include "_native_text.h"
+
 /* ---- output buffer ---------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -108,29 +110,13 @@ static int put_str_or_null(Buf *b, PyObject *s) {
     return put_str(b, s);
 }
 
-/* `value` as `width` decimal digits, zero-padded, at `o` (snprintf cost ~4K instructions a timestamp). */
-static char *digits(char *o, int value, int width) {
-    for (int i = width - 1; i >= 0; i--, value /= 10) o[i] = (char)('0' + value % 10);
-    return o + width;
-}
-
 /* A UTC datetime as schemas.timefmt.format_timestamp prints it: milliseconds always, microseconds when set. */
 static int put_time(Buf *b, PyObject *t) {
-    if (t == NULL || !PyDateTime_CheckExact(t) || PyDateTime_DATE_GET_TZINFO(t) != PyDateTime_TimeZone_UTC) return -1;
+    if (!is_utc_datetime(t)) return -1;
     char s[40], *o = s;
     int us = PyDateTime_DATE_GET_MICROSECOND(t);
     *o++ = '"';
-    o = digits(o, PyDateTime_GET_YEAR(t), 4);
-    *o++ = '-';
-    o = digits(o, PyDateTime_GET_MONTH(t), 2);
-    *o++ = '-';
-    o = digits(o, PyDateTime_GET_DAY(t), 2);
-    *o++ = 'T';
-    o = digits(o, PyDateTime_DATE_GET_HOUR(t), 2);
-    *o++ = ':';
-    o = digits(o, PyDateTime_DATE_GET_MINUTE(t), 2);
-    *o++ = ':';
-    o = digits(o, PyDateTime_DATE_GET_SECOND(t), 2);
+    o = date_time_text(o, t);
     *o++ = '.';
     o = us % 1000 ? digits(o, us, 6) : digits(o, us / 1000, 3);
     *o++ = 'Z';

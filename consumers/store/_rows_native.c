@@ -19,6 +19,8 @@
 #include <openssl/sha.h>
 #include <string.h>
 
+#include "_native_text.h"
+
 typedef struct {
     char *d;
     Py_ssize_t n, cap;
@@ -94,26 +96,10 @@ static int put_str(Buf *b, PyObject *s, const char *what) {
 
 static PyObject *utc_text_fn;
 
-static char *digits(char *o, long value, int width) {
-    for (int i = width - 1; i >= 0; i--, value /= 10) o[i] = (char)('0' + value % 10);
-    return o + width;
-}
-
 /* port.utc_text of a datetime: ISO 8601 in UTC, microseconds only when set; Python's for other zones. */
 static int put_utc(Buf *b, PyObject *t) {
-    if (PyDateTime_CheckExact(t) && PyDateTime_DATE_GET_TZINFO(t) == PyDateTime_TimeZone_UTC) {
-        char s[40], *o = s;
-        o = digits(o, PyDateTime_GET_YEAR(t), 4);
-        *o++ = '-';
-        o = digits(o, PyDateTime_GET_MONTH(t), 2);
-        *o++ = '-';
-        o = digits(o, PyDateTime_GET_DAY(t), 2);
-        *o++ = 'T';
-        o = digits(o, PyDateTime_DATE_GET_HOUR(t), 2);
-        *o++ = ':';
-        o = digits(o, PyDateTime_DATE_GET_MINUTE(t), 2);
-        *o++ = ':';
-        o = digits(o, PyDateTime_DATE_GET_SECOND(t), 2);
+    if (is_utc_datetime(t)) {
+        char s[40], *o = date_time_text(s, t);
         int us = PyDateTime_DATE_GET_MICROSECOND(t);
         if (us) {
             *o++ = '.';
