@@ -6,8 +6,8 @@ start until the previous one has committed, positions are gapless and commit in 
 asks for ``position > N`` can never skip a row that commits late (docs/event-store.md). The lock is held
 only for the COPY of one batch, milliseconds, so several ingest processes still overlap their decoding.
 
-Rows go in with COPY (the fastest path into PostgreSQL); duplicates are filtered under the lock first, so
-COPY never meets a conflict.
+Rows go in with COPY (the fastest path into PostgreSQL), unchecked: a batch that meets a stored identity fails
+on the identity constraint, and is appended again after looking up which of its identities are stored.
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ APPEND_LOCK_ID = 0x4C4F544C494E45  # "LOTLINE": the advisory lock that serialise
 APPEND_BEGIN = ("SELECT pg_advisory_xact_lock(%s), set_config('enable_seqscan', 'off', true), "
                 "set_config('jit', 'off', true)")
 """What an append does first, in one round trip: take the append lock, and for this transaction only rule out
-sequential scans and JIT. The duplicate check (:data:`STORED_IDENTITIES`) must probe the identity index
-whatever the statistics say: without them (a store that was never analysed, e.g. with autovacuum off or
-before its first run) PostgreSQL chose a sequential scan of the whole store for every batch, JIT-compiled,
-and ingest slowed as the store grew (measured: 20K events/s at the start, 6K/s at 540K rows, with
-PostgreSQL's share of the CPU per event four times that of the first 100K). The other statements of an
+sequential scans and JIT. The duplicate check (:data:`STORED_IDENTITIES`, on a batch's second try) must probe
+the identity index whatever the statistics say: without them (a store that was never analysed, e.g. with
+autovacuum off or before its first run) PostgreSQL chose a sequential scan of the whole store for every batch,
+JIT-compiled, and ingest slowed as the store grew (measured: 20K events/s at the start, 6K/s at 540K rows,
+with PostgreSQL's share of the CPU per event four times that of the first 100K). The other statements of an
 append use an index or touch one small table either way."""
 
 STORED_IDENTITIES = ("SELECT event_key, is_declaration, sha256(convert_to(body::text, 'UTF8')) FROM events "
