@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from consumers.records import to_new_event
+from consumers.store import postgres
 from consumers.store.memory import InMemoryEventStore
 from consumers.store.port import GENESIS_HASH, EventStore, Rejected, StoredEvent, row_hash
 from consumers.store.postgres import (
@@ -23,12 +24,17 @@ from tests.factories import declared, row, shipment
 from tests.plans import most_rows_touched, unanalysed_store
 
 
-@pytest.fixture(params=["postgres", "memory"])
-def store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
+@pytest.fixture(params=["postgres", "postgres-python-rows", "memory"])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[EventStore]:
+    """Each adapter; PostgreSQL also with its rows staged and chained by the Python functions, as an
+    installation without the C module (consumers/store/_rows_native.c) runs it."""
     if request.param == "memory":
         yield InMemoryEventStore()
-    else:
-        yield request.getfixturevalue("pg_store")
+        return
+    if request.param == "postgres-python-rows":
+        monkeypatch.setattr(postgres, "STAGE", postgres.stage)
+        monkeypatch.setattr(postgres, "CHAIN", postgres.chain)
+    yield request.getfixturevalue("pg_store")
 
 
 def test_append_assigns_gapless_positions_in_order(store: EventStore) -> None:
