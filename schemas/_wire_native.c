@@ -22,49 +22,7 @@
 
 #include "_native_text.h"
 
-/* ---- output buffer ---------------------------------------------------------------------------------- */
-
-typedef struct {
-    char *d;
-    Py_ssize_t n, cap;
-    char local[2048];
-} Buf;
-
-static void buf_init(Buf *b) {
-    b->d = b->local;
-    b->n = 0;
-    b->cap = (Py_ssize_t)sizeof b->local;
-}
-
-static void buf_free(Buf *b) {
-    if (b->d != b->local) PyMem_Free(b->d);
-}
-
-static int buf_reserve(Buf *b, Py_ssize_t extra) {
-    if (b->n + extra <= b->cap) return 0;
-    Py_ssize_t cap = b->cap;
-    while (cap < b->n + extra) cap *= 2;
-    char *d = b->d == b->local ? PyMem_Malloc((size_t)cap) : PyMem_Realloc(b->d, (size_t)cap);
-    if (d == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    if (b->d == b->local) memcpy(d, b->local, (size_t)b->n);
-    b->d = d;
-    b->cap = cap;
-    return 0;
-}
-
-static int put(Buf *b, const char *s, Py_ssize_t n) {
-    if (buf_reserve(b, n) < 0) return -1;
-    memcpy(b->d + b->n, s, (size_t)n);
-    b->n += n;
-    return 0;
-}
-
 #define PUT_LIT(b, lit) put((b), (lit), (Py_ssize_t)(sizeof(lit) - 1))
-
-static const char HEX[] = "0123456789abcdef";
 
 /* A JSON string as orjson writes it: ", \ and control characters escaped (\b \t \n \f \r, else \u00xx),
  * everything else as UTF-8. Returns -1 with no exception set when `s` is not a str (the caller bails). */

@@ -12,7 +12,6 @@ time :data:`AVAILABLE` is False and :func:`fast_row` always returns None.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,9 +32,9 @@ AVAILABLE = _wire_native is not None
 FastRow = tuple[str, tuple[str, ...]]
 
 
-@functools.lru_cache(maxsize=4096)
 def _quantity_text(text: str) -> str | None:
-    """The exact JSON number of a quantity's text, or None where :func:`schemas.wire.check` refuses it."""
+    """The exact JSON number of a quantity's text, or None where :func:`schemas.wire.check` refuses it (the C
+    side keeps the answers, so this is called once per distinct text)."""
     value = quantity_value(text)
     return None if isinstance(value, str) else number_text(value)
 

@@ -21,32 +21,6 @@
 
 #include "_native_text.h"
 
-typedef struct {
-    char *d;
-    Py_ssize_t n, cap;
-} Buf;
-
-static int reserve(Buf *b, Py_ssize_t extra) {
-    if (b->n + extra <= b->cap) return 0;
-    Py_ssize_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + extra) cap *= 2;
-    char *d = PyMem_Realloc(b->d, (size_t)cap);
-    if (d == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    b->d = d;
-    b->cap = cap;
-    return 0;
-}
-
-static int put(Buf *b, const char *s, Py_ssize_t n) {
-    if (reserve(b, n) < 0) return -1;
-    memcpy(b->d + b->n, s, (size_t)n);
-    b->n += n;
-    return 0;
-}
-
 static int putc1(Buf *b, char c) { return put(b, &c, 1); }
 
 /* The UTF-8 of a str, or NULL with TypeError naming the field. */
@@ -70,7 +44,7 @@ static int put_copy_char(Buf *b, char c) {
 }
 
 static int put_copy(Buf *b, const char *s, Py_ssize_t n) {
-    if (reserve(b, n) < 0) return -1;
+    if (buf_reserve(b, n) < 0) return -1;
     Py_ssize_t start = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         char c = s[i];
@@ -118,7 +92,6 @@ static int put_utc(Buf *b, PyObject *t) {
 enum { E_KEY, E_DECL, E_ID, E_TYPE, E_TIME, E_TZ, E_STEP, E_LOTS, E_BODY, E_SOURCE, E_FIELDS };
 
 static const char UNIT = '\x1f';
-static const char HEX[] = "0123456789abcdef";
 
 static PyObject *stage(PyObject *self, PyObject *e) {
     (void)self;
@@ -142,7 +115,10 @@ static PyObject *stage(PyObject *self, PyObject *e) {
         PyErr_SetString(PyExc_TypeError, "source must be a SourceRef or None");
         return NULL;
     }
-    Buf t = {0}, m = {0}, when = {0};
+    Buf t, m, when;
+    buf_init(&t);
+    buf_init(&m);
+    buf_init(&when);
     PyObject *out = NULL, *part = NULL, *offset = NULL;
     if (put_utc(&when, f[E_TIME]) < 0) goto done;
     if (src != Py_None) {
@@ -167,7 +143,7 @@ static PyObject *stage(PyObject *self, PyObject *e) {
                            put_str(&t, part, "partition") < 0 || putc1(&t, '|') < 0 ||
                            put_str(&t, offset, "offset") < 0))
         goto done;
-    if (putc1(&t, UNIT) < 0 || reserve(&t, 2 * SHA256_DIGEST_LENGTH) < 0) goto done;
+    if (putc1(&t, UNIT) < 0 || buf_reserve(&t, 2 * SHA256_DIGEST_LENGTH) < 0) goto done;
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
         t.d[t.n++] = HEX[digest[i] >> 4];
         t.d[t.n++] = HEX[digest[i] & 15];
@@ -218,9 +194,9 @@ static PyObject *stage(PyObject *self, PyObject *e) {
 done:
     Py_XDECREF(part);
     Py_XDECREF(offset);
-    PyMem_Free(t.d);
-    PyMem_Free(m.d);
-    PyMem_Free(when.d);
+    buf_free(&t);
+    buf_free(&m);
+    buf_free(&when);
     return out;
 }
 
@@ -239,12 +215,13 @@ static PyObject *chain(PyObject *self, PyObject *args) {
     }
     unsigned char prev[SHA256_DIGEST_LENGTH];
     memcpy(prev, prev_in, sizeof prev);
-    Buf b = {0};
+    Buf b;
+    buf_init(&b);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(staged); i++) {
         PyObject *row = PyList_GET_ITEM(staged, i);
         if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(row, 0)) ||
             !PyBytes_Check(PyTuple_GET_ITEM(row, 1))) {
-            PyMem_Free(b.d);
+            buf_free(&b);
             PyErr_SetString(PyExc_TypeError, "chain() takes rows as stage() returns them");
             return NULL;
         }
@@ -261,8 +238,8 @@ static PyObject *chain(PyObject *self, PyObject *args) {
         SHA256_Final(prev, &ctx);
         /* "{pos}\t{recorded}\t{middle}\t\\x{hash}\n" */
         Py_ssize_t need = place_n + recorded_n + PyBytes_GET_SIZE(middle) + 2 * SHA256_DIGEST_LENGTH + 8;
-        if (reserve(&b, need) < 0) {
-            PyMem_Free(b.d);
+        if (buf_reserve(&b, need) < 0) {
+            buf_free(&b);
             return NULL;
         }
         char *o = b.d + b.n;
@@ -279,8 +256,8 @@ static PyObject *chain(PyObject *self, PyObject *args) {
         *o++ = '\n';
         b.n = o - b.d;
     }
-    PyObject *data = PyBytes_FromStringAndSize(b.d ? b.d : "", b.n);
-    PyMem_Free(b.d);
+    PyObject *data = PyBytes_FromStringAndSize(b.d, b.n);
+    buf_free(&b);
     if (data == NULL) return NULL;
     return Py_BuildValue("(Ny#)", data, (const char *)prev, (Py_ssize_t)sizeof prev);
 }
