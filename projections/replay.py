@@ -94,9 +94,7 @@ def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | Non
     import time
 
     started = time.perf_counter()
-    total, after = BulkLoader(schema).load(engine, until)
-    if progress is not None:
-        progress(total, until)
+    total, after = BulkLoader(schema).load(engine, until, progress)
     with transaction(engine) as cur:
         ensure_checkpoint_table(cur, schema)
         read_checkpoint(cur, schema, NAME)  # creates the row with a fresh generation

@@ -48,3 +48,10 @@ def copy_from(cur: Any, statement: str, data: bytes) -> None:
     """Run ``statement`` (a ``COPY ... FROM STDIN``) on the psycopg2 cursor ``cur`` over ``data``, sent in
     :data:`COPY_CHUNK` pieces."""
     cur.copy_expert(statement, io.BytesIO(data), size=COPY_CHUNK)
+
+
+def copy_to(cur: Any, statement: str) -> bytes:
+    """The text a ``COPY ... TO STDOUT`` ``statement`` run on the psycopg2 cursor ``cur`` writes."""
+    out = io.BytesIO()
+    cur.copy_expert(statement, out)
+    return out.getvalue()

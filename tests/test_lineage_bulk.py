@@ -119,7 +119,13 @@ def edge_cases() -> list[EPCISEvent]:
     wrong = ship("wrong", [("OUT-E1", 3, "CS")], customer=40, minute=13)
     early_decl = declare(ship("declared-first", [("OUT-E2", 1, "CS")], customer=41, minute=14))
     declared_later = ship("declared-first", [("OUT-E2", 1, "CS")], customer=41, minute=14)
-    return [early_decl, made, half_b, rework, commission, commission_url, pack, nested, not_sscc, unpack_one,
+    # the client-side extraction reads COPY text and orjson floats: digits a double cannot hold, backslashes
+    # (escaped by COPY), non-ASCII text, an event without eventID and a receipt with a zero quantity
+    exact = receive("exact", [("EXACT-E", "1234567.891234567891", "KGM"), ("EXACT-E2", "0.000001", "KGM"),
+                              ("EXACT-E3", "0", "KGM")], supplier=32, minute=15, doc="PO\\1 \u00e9\u4e2d")
+    exact = replace(exact, biz_location="urn:epc:id:sgln:0614141.00001.caf\u00e9\\x", event_id=None,
+                    source_list=(PartyRef("owning_party", "urn:lotline:party:b\\\u00e4cker"),))
+    return [early_decl, exact, made, half_b, rework, commission, commission_url, pack, nested, not_sscc, unpack_one,
             empty, observe_agg, ship_pallet, agg_ship, agg_ship_bare, recv, recv_nothing, add_lot, txn, assoc,
             wrong, half_a, declare(wrong, "did_not_occur", ("urn:lotline:test:none",)), declared_later]
 
@@ -177,20 +183,33 @@ def test_replay_from_zero_equals_live(pg_store: PostgresEventStore) -> None:
     assert not _schemas(engine, "lineage\\_%")  # staging tables, build and old schemas are gone
 
 
+@pytest.mark.parametrize("where", ["load", "finish"])
 def test_a_failed_rebuild_leaves_the_live_lineage_and_no_build_behind(pg_store: PostgresEventStore,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     where: str) -> None:
     _load(pg_store, n=300, seed=13)
     engine = pg_store.engine
     project(engine)
     live = snapshot(engine, "lineage")
-    fill = bulk.fill
+    write_rows, finish_table = bulk.write_rows, bulk.finish_table
+    written: list[int] = []
 
-    def failing(cur: Any, schema: str, table: str) -> None:
-        if table == "movements":  # in a lane, after other tables committed
+    def failing_write(cur: Any, schema: str, rows: dict[str, list[str]]) -> None:
+        if written:  # the second chunk, with the first one COPYed in the same transaction
             raise RuntimeError("disk full")
-        fill(cur, schema, table)
+        written.append(1)
+        write_rows(cur, schema, rows)
 
-    monkeypatch.setattr(bulk, "fill", failing)
+    def failing_finish(cur: Any, schema: str, table: str, analyzed: tuple[str, ...]) -> None:
+        if table == "movements":  # in a lane, after the load and other lanes' tables committed
+            raise RuntimeError("disk full")
+        finish_table(cur, schema, table, analyzed)
+
+    if where == "load":
+        monkeypatch.setattr(bulk, "CHUNK", 100)
+        monkeypatch.setattr(bulk, "write_rows", failing_write)
+    else:
+        monkeypatch.setattr(bulk, "finish_table", failing_finish)
     with pytest.raises(RuntimeError, match="disk full"):
         rebuild(engine)
     assert snapshot(engine, "lineage") == live

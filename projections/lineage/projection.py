@@ -7,15 +7,15 @@ their lot revealed. An edge set rebuilt from all current facts of a transformati
 order those facts arrived in, and a retraction that arrives before its event still applies, because edges
 and all reads exclude retracted events by joining ``retractions``.
 
-Bulk (:class:`BulkLoader`, used by rebuilds): the same facts are extracted from the stored JSON by set-based SQL
-into bare tables (:mod:`projections.lineage.bulk`), then all edges are derived in one statement and indexes
-built, on two connections; the incremental projection then carries on from the bulk checkpoint.
+Bulk (:class:`BulkLoader`, used by rebuilds): the same rules run over the stored JSON bodies as parsed, without
+the model (:mod:`projections.lineage.extract`), and the rows are COPYed into bare tables
+(:mod:`projections.lineage.bulk`); then all edges are derived in one statement and indexes built, on two
+connections; the incremental projection then carries on from the bulk checkpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import structlog
@@ -235,25 +235,9 @@ for these only (identifier arrays, documents, quantities and the like are only e
 them cost a third of ANALYZE's time and inform no plan). Autovacuum later analyses every column."""
 
 
-STAGE_ONLY = ("lineage_events", "retractions")
-"""Tables that need nothing but the stage: filled while the identifiers are resolved (in Python)."""
-
-LANES: tuple[tuple[str, ...], ...] = (
-    ("transformation_io", "items", "lot_edges", "lot_origins"),
-    ("lots", "lot_identifiers", "aggregations", "movements", "movement_lines", "movement_ssccs"),
-)
-"""How a rebuild shares the other tables between two connections once the entries are resolved: each lane
-fills, indexes and analyses its tables in order (``lot_edges`` after what its edges are derived from;
-movements after aggregations); the two lanes are about equal in work."""
-
-
 class BulkLoader:
-    """Builds a fresh schema from the store with set-based SQL (:mod:`projections.lineage.bulk`), in steps that
-    commit, on two connections where steps are independent: the stage (one parallel scan of the store); then
-    the identifiers and entries on one connection while the other fills the tables that need only the stage;
-    then every other table filled, indexed and analysed in two concurrent lanes (:data:`LANES`). The fills,
-    index builds and statistics of different tables are independent, and two connections keep both cores
-    busy where one statement mostly cannot.
+    """Builds a fresh schema from the store (:mod:`projections.lineage.bulk`): the store read in chunks, its rows
+    extracted by the client and COPYed into bare tables, then edges, indexes and statistics on two connections.
 
     Nothing reads the schema before the caller renames it into place, so its intermediate commits are never
     seen; a build that fails is dropped, and one whose process died is left for ``drop_stale_builds``.
@@ -262,41 +246,16 @@ class BulkLoader:
     def __init__(self, schema: str) -> None:
         self.schema = schema
 
-    def load(self, engine: Engine, until: int) -> tuple[int, int]:
+    def load(self, engine: Engine, until: int, progress: bulk.Progress | None = None) -> tuple[int, int]:
         """Build the schema from store positions 1..until; returns (rows read, last position read)."""
-        s = quote_ident(self.schema)
         try:
-            with transaction(engine) as cur:
-                cur.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
-                create_tables(cur, self.schema)
-                read = bulk.stage(cur, self.schema, until)
-            with ThreadPoolExecutor(len(LANES)) as pool:
-                early = pool.submit(self._tables, engine, STAGE_ONLY)
-                with transaction(engine) as cur:
-                    bulk.entries(cur, self.schema)
-                early.result()
-                for done in [pool.submit(self._tables, engine, lane) for lane in LANES]:
-                    done.result()
-            with transaction(engine) as cur:
-                bulk.drop_staging(cur, self.schema)
+            read = bulk.load(engine, self.schema, until, progress)
+            bulk.finish(engine, self.schema, ANALYZED)
         except BaseException:
             with transaction(engine) as cur:
-                cur.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
+                cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(self.schema)} CASCADE")
             raise
         return read
 
-    def _tables(self, engine: Engine, tables: tuple[str, ...]) -> None:
-        """Fill, index and analyse ``tables`` in order, in one transaction."""
-        s = quote_ident(self.schema)
-        with transaction(engine) as cur:
-            bulk.settings(cur, joins=True)
-            for table in tables:
-                if table == "lot_edges":
-                    cur.execute(edges_sql(self.schema, only_dirty=False))
-                else:
-                    bulk.fill(cur, self.schema, table)
-                create_indexes(cur, self.schema, (table,))
-                cur.execute(f"ANALYZE {s}.{table} ({', '.join(ANALYZED[table])})")
 
-
-assert sorted(t for lane in (STAGE_ONLY, *LANES) for t in lane) == sorted(TABLES), "each table in one lane"
+assert sorted(t for lane in bulk.LANES for t in lane) == sorted(TABLES), "each table in one lane"

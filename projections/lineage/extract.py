@@ -1,0 +1,289 @@
+"""The lineage rows of stored events, extracted by the client from their JSON bodies as COPY text (a rebuild).
+
+The incremental projection parses each event into the model and derives its facts with
+:func:`~projections.lineage.facts.facts_of` and :func:`~projections.lineage.rows.rows_of`; a rebuild cannot
+afford the model for every stored event (≈ 250 µs an event). Here the same rules run over the body as
+``orjson`` parses it, and each table's rows come out as COPY text, which the server loads without parsing any
+JSON itself. The store wrote every body from the model (``consumers/records.py``), so values are stripped,
+vocabulary values are bare CBV terms and quantities are exact numbers: the rules compare them as stored.
+
+``tests/test_lineage_bulk.py`` checks that a rebuild's tables equal the incremental projection's on a
+simulated bakery (shuffled and redelivered) plus crafted edge cases; each rule below names the one of
+``facts_of`` it mirrors.
+
+Identifiers are classified once per distinct text: LGTIN and SSCC EPC URNs in lower case with plain digits by
+:func:`~schemas.identifiers.quick_parse`, every other string by the same ``_parse`` the projection uses. Lot
+ids are handed out in the order lots are met (ids are internal: any numbering will do).
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from projections.lineage.facts import RECEIVING, SHIPPING, _parse
+from schemas.identifiers import IdKind, quick_parse
+from schemas.jsontext import loads
+from schemas.model import ilmd_lot
+from schemas.pgcopy import NULL, copy_text, text_array
+
+STREAMED = ("items", "lineage_events", "retractions", "lot_origins", "transformation_io", "aggregations",
+            "movements", "movement_lines", "movement_ssccs")
+"""The tables whose rows are complete as soon as their event is read (``lots`` and ``lot_identifiers`` are
+written once every event is: a lot's identifiers are all the texts seen for it)."""
+
+READ_COLUMNS = "position, event_key, is_declaration, event_type, event_id, event_time, event_tz_offset, body"
+"""What :meth:`Extractor.chunk` reads of each store row, in this order (``COPY ... TO STDOUT`` text)."""
+
+_KIND = {IdKind.LGTIN: "L", IdKind.SSCC: "C"}
+_MISSING = object()
+_FLOAT_DIGITS = 15  # a decimal of up to 15 significant digits survives a double: repr() gives it back
+
+
+class _Exact(Exception):
+    """A quantity orjson read as a float that may have lost digits: parse that body with exact decimals."""
+
+
+def _classify(text: str) -> tuple[str, str, str | None, str | None] | None:
+    """``(kind, key, lot, item)``: L (lot), S (item, with its lot when its link has one), C (SSCC); None when
+    the text names none of them (``_Collector.ref`` and ``_sscc``)."""
+    fast = quick_parse(text)
+    if fast is not None:
+        return _KIND[fast[0]], fast[1], fast[2], None
+    ident = _parse(text)
+    if ident is None or ident.key is None:
+        return None
+    if ident.kind is IdKind.LGTIN and ident.lot is not None:
+        return "L", ident.key, ident.lot, None
+    if ident.kind is IdKind.SGTIN:
+        return "S", ident.key, ident.lot, ident.canonical
+    if ident.kind is IdKind.SSCC:
+        return "C", ident.key, None, None
+    return None
+
+
+def _number(value: Any) -> str:
+    """A quantity as the exact number text the store holds (see :class:`_Exact`)."""
+    if value is None:
+        return NULL
+    t = type(value)
+    if t is int:
+        return str(value)
+    if t is float:
+        text = repr(value)  # always holds a '.' or an 'e': up to 16 characters are at most 15 digits
+        if len(text) > _FLOAT_DIGITS + 1 and sum(c.isdigit() for c in text.split("e")[0]) > _FLOAT_DIGITS:
+            raise _Exact
+        return text
+    return str(value)  # a Decimal (exact parse) or anything else the server will judge as numeric text
+
+
+def _party(parties: Any, kind: str, member: str) -> str:
+    """``facts._party``: the first entry of a source/destination list of the given type, as a COPY field."""
+    if type(parties) is list:
+        for p in parties:
+            if type(p) is dict and p.get("type") == kind and type(v := p.get(member)) is str:
+                return copy_text(v)
+    return NULL
+
+
+def _location(body: dict[str, Any]) -> str:
+    """``biz_location or read_point`` (their ``id``), as a COPY field."""
+    bl, rp = body.get("bizLocation"), body.get("readPoint")
+    loc = (bl.get("id") if type(bl) is dict else None) or (rp.get("id") if type(rp) is dict else None)
+    return NULL if loc is None else copy_text(loc)
+
+
+_REF = tuple[str, str, str, str]  # COPY fields: lot id, item, quantity, uom
+
+
+@dataclass(slots=True)
+class Extractor:
+    """Turns store rows into lineage rows, chunk by chunk; keeps what spans chunks (lots, items seen)."""
+
+    _ids: dict[str, Any] = field(default_factory=dict)  # text → _classify(text)
+    _lots: dict[tuple[str, str], tuple[str, list[str]]] = field(default_factory=dict)  # → (id, LGTIN texts)
+    _lgtin: dict[str, str] = field(default_factory=dict)  # LGTIN text → its lot id, once registered
+    _items: set[tuple[str, str]] = field(default_factory=set)  # (item, lot id) written so far
+    events: int = 0
+    position: int = 0
+
+    def chunk(self, data: bytes) -> dict[str, list[str]]:
+        """The COPY lines, per table of :data:`STREAMED`, of a ``COPY (SELECT READ_COLUMNS ...) TO STDOUT``."""
+        out: dict[str, list[str]] = {t: [] for t in STREAMED}
+        for line in data.decode().split("\n"):
+            if not line:
+                continue
+            position, key, decl, etype, event_id, event_time, tz, body = line.split("\t")
+            raw = body.encode() if "\\" not in body else codecs.escape_decode(body.encode())[0]
+            sizes = [len(lines) for lines in out.values()]
+            try:
+                self._event(out, position, key, decl == "t", etype, event_id, event_time, tz, orjson.loads(raw))
+            except _Exact:  # again from the start, without the lines written so far (the rest is idempotent)
+                for lines, n in zip(out.values(), sizes, strict=True):
+                    del lines[n:]
+                self._event(out, position, key, decl == "t", etype, event_id, event_time, tz, loads(raw))
+            self.events += 1
+            self.position = int(position)
+        return out
+
+    def lots(self) -> tuple[str, str]:
+        """COPY text of ``lots`` (id, gtin, lot, identifiers) and ``lot_identifiers``, once every chunk is read."""
+        rows: list[str] = []
+        identifiers: list[str] = []
+        for (gtin, lot), (n, texts) in self._lots.items():
+            texts.sort()  # as rows_of / the projection keep them: sorted as Python sorts
+            rows.append(f"{n}\t{copy_text(gtin)}\t{copy_text(lot)}\t{copy_text(text_array(texts))}\n")
+            identifiers.extend(f"{n}\t{copy_text(t)}\n" for t in texts)
+        return "".join(rows), "".join(identifiers)
+
+    # -- one event -----------------------------------------------------------------------------------------
+
+    def _lot(self, gtin: str, lot: str, text: str | None) -> str:
+        known = self._lots.get((gtin, lot))
+        if known is None:
+            known = self._lots[gtin, lot] = (str(len(self._lots) + 1), [])
+        if text is not None and text not in known[1]:
+            known[1].append(text)
+        return known[0]
+
+    def _kind(self, text: Any) -> Any:
+        if type(text) is not str:
+            return None
+        c = self._ids.get(text, _MISSING)
+        if c is _MISSING:
+            c = self._ids[text] = _classify(text)
+        return c
+
+    def _refs(self, epcs: Any, quantities: Any, ilmd: str | None, items: dict[str, str]) -> list[_REF]:
+        """``_Collector.refs``: the lot content named by an EPC list then a quantity list (SSCCs name none)."""
+        out: list[_REF] = []
+        lgtin = self._lgtin
+        if type(epcs) is list:
+            for text in epcs:
+                if type(text) is str and (lid := lgtin.get(text)) is not None:
+                    out.append((lid, NULL, NULL, NULL))
+                elif (r := self._ref(text, NULL, NULL, ilmd, items)) is not None:
+                    out.append(r)
+        if type(quantities) is list:
+            for q in quantities:
+                if type(q) is dict:
+                    uom = q.get("uom")
+                    uom = NULL if type(uom) is not str else copy_text(uom)
+                    text = q.get("epcClass")
+                    if type(text) is str and (lid := lgtin.get(text)) is not None:
+                        out.append((lid, NULL, _number(q.get("quantity")), uom))
+                    elif (r := self._ref(text, _number(q.get("quantity")), uom, ilmd, items)) is not None:
+                        out.append(r)
+        return out
+
+    def _ref(self, text: Any, qty: str, uom: str, ilmd: str | None, items: dict[str, str]) -> _REF | None:
+        """``_Collector.ref``: an LGTIN names its lot; an SGTIN its lot from its link, else the ILMD's."""
+        c = self._kind(text)
+        if c is None:
+            return None
+        kind, gtin, lot, item = c
+        if kind == "L":
+            lid = self._lgtin[text] = self._lot(gtin, lot, text)
+            return lid, NULL, qty, uom
+        if kind == "S":
+            lot = lot if lot is not None else ilmd
+            qty = "1" if qty is NULL else qty
+            if lot is None:
+                return NULL, copy_text(item), qty, uom
+            lid = self._lot(gtin, lot, None)
+            items[item] = lid
+            return lid, copy_text(item), qty, uom
+        return None
+
+    def _sscc(self, text: Any) -> str | None:
+        c = self._kind(text)
+        return c[1] if c is not None and c[0] == "C" else None
+
+    def _event(self, out: dict[str, list[str]], position: str, key: str, decl: bool, etype: str, event_id: str,
+               event_time: str, tz: str, body: Any) -> None:
+        """``facts_of`` and ``rows_of`` (``declaration_of`` for an error declaration) for one stored row;
+        ``key``, ``event_id``, ``event_time`` and ``tz`` arrive as COPY fields and leave as they came."""
+        if type(body) is not dict:
+            body = {}
+        if decl:
+            d = body.get("errorDeclaration")
+            d = d if type(d) is dict else {}
+            reason, ids, at = d.get("reason"), d.get("correctiveEventIDs"), d.get("declarationTime")
+            ids = [i if type(i) is str else orjson.dumps(i).decode() for i in ids] if type(ids) is list else []
+            out["retractions"].append(
+                f"{key}\t{NULL if type(reason) is not str else copy_text(reason)}\t{copy_text(text_array(ids))}"
+                f"\t{NULL if type(at) is not str else copy_text(at)}\t{position}\n")
+            return
+        location = _location(body)
+        out["lineage_events"].append(f"{key}\t{event_id}\t{etype}\t{event_time}\t{tz}\t{position}\t{location}\n")
+        action = body.get("action")
+        ilmd = ilmd_lot(etype, action, body.get("ilmd"))
+        items: dict[str, str] = {}
+        get = body.get
+        if etype == "TransformationEvent":
+            tid = get("transformationID")
+            tkey = copy_text(f"tx:{tid}") if type(tid) is str and tid else f"ev:{key}"
+            io = out["transformation_io"]
+            for r in self._refs(get("inputEPCList"), get("inputQuantityList"), ilmd, items):
+                io.append(f"{tkey}\t{key}\tin\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n")
+            origins: dict[str, None] = {}
+            for r in self._refs(get("outputEPCList"), get("outputQuantityList"), ilmd, items):
+                io.append(f"{tkey}\t{key}\tout\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n")
+                if r[0] != NULL:
+                    origins[r[0]] = None
+            out["lot_origins"].extend(f"{lid}\t{key}\n" for lid in origins)
+        elif etype == "AggregationEvent":
+            child_epcs = get("childEPCs")
+            children = self._refs(child_epcs, get("childQuantityList"), ilmd, items)
+            parent_id = get("parentID")
+            parent = self._sscc(parent_id) if parent_id else None
+            if parent is not None and action in ("ADD", "DELETE"):
+                agg = out["aggregations"]
+                if children:
+                    agg.extend(f"{key}\t{parent}\t{action}\t{event_time}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n"
+                               for r in children)
+                elif action == "DELETE" and not child_epcs:  # a DELETE without children empties it
+                    agg.append(f"{key}\t{parent}\tDELETE\t{event_time}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\n")
+            self._movement(out, key, body, location, children, () if children or parent is None else (parent,),
+                           parent if children else None)
+        elif etype == "ObjectEvent":
+            epcs = get("epcList")
+            lines = self._refs(epcs, get("quantityList"), ilmd, items)
+            ssccs = tuple(s for e in epcs if (s := self._sscc(e)) is not None) if type(epcs) is list else ()
+            if action == "ADD":
+                made = dict.fromkeys(r[0] for r in lines if r[0] != NULL and r[1] == NULL)
+                out["lot_origins"].extend(f"{lid}\t{key}\n" for lid in made)
+            self._movement(out, key, body, location, lines, ssccs, None)
+        else:  # TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen
+            self._refs(get("epcList"), get("quantityList"), ilmd, items)
+            self._refs(get("childEPCs"), get("childQuantityList"), ilmd, items)
+        for item, lid in items.items():  # facts.items: per event the last reference of an item wins
+            if (item, lid) not in self._items:
+                self._items.add((item, lid))
+                out["items"].append(f"{copy_text(item)}\t{lid}\n")
+
+    def _movement(self, out: dict[str, list[str]], key: str, body: dict[str, Any], location: str,
+                  lines: list[_REF], ssccs: Iterable[str], parent: str | None) -> None:
+        """``facts._movement``: receipts (sourceList) and shipments (destinationList) that move something."""
+        step = body.get("bizStep")
+        if step == RECEIVING:
+            kind, parties, member = "receive", body.get("sourceList"), "source"
+        elif step == SHIPPING:
+            kind, parties, member = "ship", body.get("destinationList"), "destination"
+        else:
+            return
+        ssccs = tuple(dict.fromkeys(ssccs))
+        if not lines and not ssccs:
+            return
+        docs = body.get("bizTransactionList")
+        documents = orjson.dumps([{"type": d.get("type"), "id": d.get("bizTransaction")} for d in docs
+                                  if type(d) is dict] if type(docs) is list else []).decode()
+        out["movements"].append(f"{key}\t{kind}\t{_party(parties, 'owning_party', member)}\t"
+                                f"{_party(parties, 'location', member)}\t{location}\t{copy_text(documents)}\t"
+                                f"{NULL if parent is None else parent}\n")
+        out["movement_lines"].extend(f"{key}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in lines)
+        out["movement_ssccs"].extend(f"{key}\t{s}\n" for s in ssccs)
