@@ -7,8 +7,9 @@
    lookup, traversal with depths, lot identifiers, shipment/receipt query, result objects) against the raw
    set-semantics recursive CTE returning the reached lot ids. p50/p95 and lots reached.
 3. Rebuild throughput: a simulated bakery of ``--events`` events is put in the store; raw COPY of the same
-   event rows into a bare table is timed against ``projections.replay.rebuild`` (set-based SQL over the
-   stored JSON into bare tables, derive edges, index, analyse, catch up, switch).
+   event rows into a bare table is timed against ``projections.replay.rebuild`` (the stored JSON read out, its
+   lineage rows extracted by the client and COPYed into bare tables, derive edges, index, analyse, catch up,
+   switch).
 
 Run: ``.venv/bin/python -m bench.trace`` (``--write`` updates the "Lineage traces" section of
 docs/performance.md; ``--rebuild-only`` runs step 3 alone).
@@ -215,8 +216,9 @@ def report(args: argparse.Namespace, layered: tuple[int, Timing, Timing], blende
         "",
         *([] if rb is None else [
             f"Rebuild: {int(rb['events']):,} simulated bakery events. Raw COPY of the same event rows into a bare "
-            f"table: {rb['copy_s']:.2f} s ({rb['copy_rate']:,.0f} rows/s). `lotline replay` (set-based SQL over "
-            f"the stored JSON, derive edges, build indexes, analyse, switch schemas): {rb['rebuild_s']:.2f} s "
+            f"table: {rb['copy_s']:.2f} s ({rb['copy_rate']:,.0f} rows/s). `lotline replay` (the stored JSON "
+            f"read out, lineage rows extracted by the client and COPYed, derive edges, build indexes, analyse, "
+            f"switch schemas): {rb['rebuild_s']:.2f} s "
             f"({rb['rebuild_rate']:,.0f} events/s), i.e. {rb['rebuild_rate'] / rb['copy_rate']:.2f}× raw COPY.",
             ""]),
     ])

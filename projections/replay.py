@@ -1,7 +1,7 @@
 """Rebuilding the lineage from position 0, and lineage as it was known at a past moment.
 
-Rebuild (:func:`rebuild`): bulk-load a fresh schema from the store (set-based SQL into bare tables, edges and
-indexes after), catch it up incrementally with the ordinary projection, then, holding the live projection's lock so
+Rebuild (:func:`rebuild`): bulk-load a fresh schema from the store (its rows extracted by the client and COPYed
+into bare tables, edges and indexes after: :mod:`projections.lineage.bulk`), catch it up incrementally with the ordinary projection, then, holding the live projection's lock so
 no live batch is half-way, apply the last rows and swap the schemas by renaming them in one transaction.
 Readers resolve ``lineage.*`` either before the swap (the complete old tables) or after it (the complete
 new ones); they never see a half-built state. The old schema is dropped afterwards.
@@ -87,7 +87,7 @@ def position_at(engine: Engine, when: datetime) -> int:
 
 
 def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | None) -> int:
-    """Build ``schema`` from positions 1..until (set-based, :class:`BulkLoader`); returns the rows read.
+    """Build ``schema`` from positions 1..until (:class:`BulkLoader`); returns the rows read.
 
     The checkpoint is written last, in its own transaction: a schema without one is an unfinished build.
     """

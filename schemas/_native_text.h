@@ -72,4 +72,72 @@ static inline int is_utc_datetime(PyObject *t) {
     return t != NULL && PyDateTime_CheckExact(t) && PyDateTime_DATE_GET_TZINFO(t) == PyDateTime_TimeZone_UTC;
 }
 
+/* -- identifiers.quick_parse ------------------------------------------------------------------------------ */
+
+static inline int all_digits(const char *s, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return n > 0;
+}
+
+/* `data` (n ASCII digits) and its GS1 mod-10 check digit at `out`. */
+static inline void with_check(char *out, const char *data, Py_ssize_t n) {
+    int total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out[i] = data[i];
+        total += (data[i] - '0') * (((n - 1 - i) % 2) ? 1 : 3);
+    }
+    out[n] = (char)('0' + (10 - total % 10) % 10);
+}
+
+#define LGTIN_URN "urn:epc:class:lgtin:"
+#define SSCC_URN "urn:epc:id:sscc:"
+enum { QUICK_NONE, QUICK_LGTIN, QUICK_SSCC };
+
+/* identifiers.quick_parse on the UTF-8 text `s`: QUICK_LGTIN with the GTIN-14 in key[0..14) and the lot at
+ * *lot (*lot_n bytes) for a plain LGTIN URN, QUICK_SSCC with the SSCC-18 in key[0..18) for a plain SSCC URN,
+ * QUICK_NONE for anything else (left to the Python parser). Same cases as the Python function: lower-case
+ * prefix, digit fields of the right lengths, a non-empty lot without '%' or newline whose last character is
+ * printable ASCII. */
+static inline int quick_id(const char *s, Py_ssize_t n, char key[18], const char **lot, Py_ssize_t *lot_n) {
+    const Py_ssize_t lp = (Py_ssize_t)strlen(LGTIN_URN), sp = (Py_ssize_t)strlen(SSCC_URN);
+    const char *end = s + n;
+    if (n > lp && memcmp(s, LGTIN_URN, (size_t)lp) == 0) {
+        const char *cp = s + lp;
+        const char *d1 = memchr(cp, '.', (size_t)(end - cp));
+        const char *d2 = d1 == NULL ? NULL : memchr(d1 + 1, '.', (size_t)(end - d1 - 1));
+        if (d2 == NULL || memchr(d2 + 1, '.', (size_t)(end - d2 - 1)) != NULL) return QUICK_NONE;
+        Py_ssize_t cp_n = d1 - cp, ref_n = d2 - d1 - 1, l_n = end - d2 - 1;
+        const char *ref = d1 + 1, *l = d2 + 1;
+        if (cp_n < 6 || cp_n > 12 || cp_n + ref_n != 13 || ref_n < 1 || !all_digits(cp, cp_n) ||
+            !all_digits(ref, ref_n) || l_n < 1 || memchr(l, '%', (size_t)l_n) != NULL ||
+            memchr(l, '\n', (size_t)l_n) != NULL || l[l_n - 1] < '!' || l[l_n - 1] > '~')
+            return QUICK_NONE;
+        char data[13];
+        data[0] = ref[0];
+        memcpy(data + 1, cp, (size_t)cp_n);
+        memcpy(data + 1 + cp_n, ref + 1, (size_t)(ref_n - 1));
+        with_check(key, data, 13);
+        *lot = l;
+        *lot_n = l_n;
+        return QUICK_LGTIN;
+    }
+    if (n > sp && memcmp(s, SSCC_URN, (size_t)sp) == 0) {
+        const char *cp = s + sp;
+        const char *d1 = memchr(cp, '.', (size_t)(end - cp));
+        if (d1 == NULL || memchr(d1 + 1, '.', (size_t)(end - d1 - 1)) != NULL) return QUICK_NONE;
+        Py_ssize_t cp_n = d1 - cp, ser_n = end - d1 - 1;
+        const char *ser = d1 + 1;
+        if (cp_n < 1 || ser_n < 1 || cp_n + ser_n != 17 || !all_digits(cp, cp_n) || !all_digits(ser, ser_n))
+            return QUICK_NONE;
+        char data[17];
+        data[0] = ser[0];
+        memcpy(data + 1, cp, (size_t)cp_n);
+        memcpy(data + 1 + cp_n, ser + 1, (size_t)(ser_n - 1));
+        with_check(key, data, 17);
+        return QUICK_SSCC;
+    }
+    return QUICK_NONE;
+}
+
 #endif

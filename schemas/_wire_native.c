@@ -186,66 +186,27 @@ static PyObject *remember(PyObject *text, PyObject *out) {
     return out;
 }
 
-static int all_digits(const char *s, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9') return 0;
-    return n > 0;
-}
-
-/* `data` (n ASCII digits) and its GS1 mod-10 check digit at `out`. */
-static void with_check(char *out, const char *data, Py_ssize_t n) {
-    int total = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        out[i] = data[i];
-        total += (data[i] - '0') * (((n - 1 - i) % 2) ? 1 : 3);
-    }
-    out[n] = (char)('0' + (10 - total % 10) % 10);
-}
-
-#define LGTIN_URN "urn:epc:class:lgtin:"
-#define SSCC_URN "urn:epc:id:sscc:"
-
 /* identifiers.quick_parse in C, as lot_of keeps its answer: 1 with *out = "gtin/lot" for a plain LGTIN URN,
  * 1 with *out = None for a plain SSCC URN, 0 for anything else (left to lot_ref), -1 on error. */
 static int quick_lot(PyObject *text, PyObject **out) {
-    Py_ssize_t n;
-    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+    Py_ssize_t n, lot_n;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &n), *lot;
     if (s == NULL) return -1;
-    const Py_ssize_t lp = (Py_ssize_t)strlen(LGTIN_URN), sp = (Py_ssize_t)strlen(SSCC_URN);
-    if (n > lp && memcmp(s, LGTIN_URN, (size_t)lp) == 0) {
-        const char *cp = s + lp, *end = s + n;
-        const char *d1 = memchr(cp, '.', (size_t)(end - cp));
-        const char *d2 = d1 == NULL ? NULL : memchr(d1 + 1, '.', (size_t)(end - d1 - 1));
-        if (d2 == NULL || memchr(d2 + 1, '.', (size_t)(end - d2 - 1)) != NULL) return 0;
-        Py_ssize_t cp_n = d1 - cp, ref_n = d2 - d1 - 1, lot_n = end - d2 - 1;
-        const char *ref = d1 + 1, *lot = d2 + 1;
-        if (cp_n < 6 || cp_n > 12 || cp_n + ref_n != 13 || ref_n < 1 || !all_digits(cp, cp_n) ||
-            !all_digits(ref, ref_n) || lot_n < 1 || memchr(lot, '%', (size_t)lot_n) != NULL ||
-            memchr(lot, '\n', (size_t)lot_n) != NULL || lot[lot_n - 1] < '!' || lot[lot_n - 1] > '~')
+    char buf[256];
+    switch (quick_id(s, n, buf, &lot, &lot_n)) {
+        case QUICK_LGTIN:
+            if (lot_n > (Py_ssize_t)sizeof buf - 15) return 0;
+            buf[14] = '/';
+            memcpy(buf + 15, lot, (size_t)lot_n);
+            *out = PyUnicode_DecodeUTF8(buf, 15 + lot_n, NULL);
+            return *out == NULL ? -1 : 1;
+        case QUICK_SSCC:
+            *out = Py_None;
+            Py_INCREF(*out);
+            return 1;
+        default:
             return 0;
-        char data[13], buf[256];
-        data[0] = ref[0];
-        memcpy(data + 1, cp, (size_t)cp_n);
-        memcpy(data + 1 + cp_n, ref + 1, (size_t)(ref_n - 1));
-        if (lot_n > (Py_ssize_t)sizeof buf - 15) return 0;
-        with_check(buf, data, 13);
-        buf[14] = '/';
-        memcpy(buf + 15, lot, (size_t)lot_n);
-        *out = PyUnicode_DecodeUTF8(buf, 15 + lot_n, NULL);
-        return *out == NULL ? -1 : 1;
     }
-    if (n > sp && memcmp(s, SSCC_URN, (size_t)sp) == 0) {
-        const char *cp = s + sp, *end = s + n;
-        const char *d1 = memchr(cp, '.', (size_t)(end - cp));
-        if (d1 == NULL || memchr(d1 + 1, '.', (size_t)(end - d1 - 1)) != NULL) return 0;
-        Py_ssize_t cp_n = d1 - cp, ser_n = end - d1 - 1;
-        if (cp_n < 1 || ser_n < 1 || cp_n + ser_n != 17 || !all_digits(cp, cp_n) || !all_digits(d1 + 1, ser_n))
-            return 0;
-        *out = Py_None;
-        Py_INCREF(*out);
-        return 1;
-    }
-    return 0;
 }
 
 static PyObject *lot_of(PyObject *text) {

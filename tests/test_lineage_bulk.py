@@ -1,7 +1,7 @@
-"""The set-based bulk load of a rebuild (projections/lineage/bulk.py) produces exactly the tables the incremental
-projection produces: on a simulated bakery (corrections, splits, merges, rework, pallets, unpacks) plus crafted
-edge cases, delivered in order, shuffled and redelivered; and its SQL identifier fast path agrees with
-schemas.identifiers wherever it answers."""
+"""The bulk load of a rebuild (projections/lineage/bulk.py, with the rows extracted by
+projections/lineage/extract.py) produces exactly the tables the incremental projection produces: on a simulated
+bakery (corrections, splits, merges, rework, pallets, unpacks) plus crafted edge cases, delivered in order,
+shuffled and redelivered; and a rebuild that fails, while loading or after, leaves the live lineage as it was."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -63,12 +63,12 @@ def read_chunks(cur: Any, until: int) -> Iterator[bytes]:
                            f" AND position <= {min(lo + CHUNK, until)} ORDER BY position) TO STDOUT")
 
 
-def write_rows(cur: Any, schema: str, rows: dict[str, list[str]]) -> None:
-    """COPY each table's lines of one chunk."""
+def write_rows(cur: Any, schema: str, rows: Mapping[str, bytes]) -> None:
+    """COPY each table's text of one chunk."""
     s = quote_ident(schema)
-    for table, lines in rows.items():
-        if lines:
-            copy_from(cur, f"COPY {s}.{table} FROM STDIN", "".join(lines).encode())
+    for table, text in rows.items():
+        if text:
+            copy_from(cur, f"COPY {s}.{table} FROM STDIN", text)
 
 
 _DONE = object()
@@ -117,7 +117,7 @@ def load(engine: Engine, schema: str, until: int, progress: Progress | None = No
             if pending is not None:
                 pending.result()
             lots, identifiers = extractor.lots()
-            write_rows(writer, schema, {"lots": [lots], "lot_identifiers": [identifiers]})
+            write_rows(writer, schema, {"lots": lots.encode(), "lot_identifiers": identifiers.encode()})
         finally:
             stop.set()
             producer.result()
@@ -125,8 +125,8 @@ def load(engine: Engine, schema: str, until: int, progress: Progress | None = No
 
 
 LANES: tuple[tuple[str, ...], ...] = (
-    ("lot_edges", "items", "lot_origins", "retractions", "movements", "movement_lines"),
-    ("transformation_io", "lineage_events", "lots", "lot_identifiers", "aggregations", "movement_ssccs"),
+    ("lot_edges", "lineage_events", "items", "lot_origins", "retractions", "movements", "movement_lines"),
+    ("transformation_io", "lots", "lot_identifiers", "aggregations", "movement_ssccs"),
 )
 """How :func:`finish` shares the tables between two connections: each lane indexes and analyses its tables
 in order (``lot_edges``, derived from the loaded ``transformation_io``, ``items`` and ``retractions``, first);

@@ -14,11 +14,16 @@ simulated bakery (shuffled and redelivered) plus crafted edge cases; each rule b
 Identifiers are classified once per distinct text: LGTIN and SSCC EPC URNs in lower case with plain digits by
 :func:`~schemas.identifiers.quick_parse`, every other string by the same ``_parse`` the projection uses. Lot
 ids are handed out in the order lots are met (ids are internal: any numbering will do).
+
+Where it was built, a C module (``_extract_native.c``) does the lines it can, on the same state, and hands the
+others back (error declarations, values of unexpected types, numbers of more than 15 digits); the Python
+methods here are the definition, and ``tests/test_lineage_extract.py`` checks both write the same rows.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +36,14 @@ from schemas.jsontext import loads
 from schemas.model import ilmd_lot
 from schemas.pgcopy import NULL, copy_text, text_array
 
+try:
+    from projections.lineage import _extract_native as _native  # type: ignore[attr-defined]
+except ImportError:  # built only where a C compiler was present at install time
+    _native = None
+
+NATIVE = _native is not None
+"""Whether the C module (``projections/lineage/_extract_native.c``) was built for this installation."""
+
 STREAMED = ("items", "lineage_events", "retractions", "lot_origins", "transformation_io", "aggregations",
             "movements", "movement_lines", "movement_ssccs")
 """The tables whose rows are complete as soon as their event is read (``lots`` and ``lot_identifiers`` are
@@ -41,11 +54,10 @@ READ_COLUMNS = "position, event_key, is_declaration, event_type, event_id, event
 
 _KIND = {IdKind.LGTIN: "L", IdKind.SSCC: "C"}
 _MISSING = object()
-_FLOAT_DIGITS = 15  # a decimal of up to 15 significant digits survives a double: repr() gives it back
-
-
-class _Exact(Exception):
-    """A quantity orjson read as a float that may have lost digits: parse that body with exact decimals."""
+_LONG_NUMBER = re.compile(rb"[:\[,]\s*-?[0-9.]{16}")
+"""A JSON number of 16 digits or more (or a longer look-alike inside a string: then only time is lost). orjson
+reads numbers as doubles, and a double holds every decimal of up to 15 significant digits, which ``repr`` then
+gives back; a body with a longer one is read with exact decimals (:func:`schemas.jsontext.loads`)."""
 
 
 def _classify(text: str) -> tuple[str, str, str | None, str | None] | None:
@@ -67,18 +79,11 @@ def _classify(text: str) -> tuple[str, str, str | None, str | None] | None:
 
 
 def _number(value: Any) -> str:
-    """A quantity as the exact number text the store holds (see :class:`_Exact`)."""
+    """A quantity as the exact number text the store holds: an int or a Decimal as it is, a float (from a number
+    of at most 15 digits, :data:`_LONG_NUMBER`) as ``repr`` gives it back."""
     if value is None:
         return NULL
-    t = type(value)
-    if t is int:
-        return str(value)
-    if t is float:
-        text = repr(value)  # always holds a '.' or an 'e': up to 16 characters are at most 15 digits
-        if len(text) > _FLOAT_DIGITS + 1 and sum(c.isdigit() for c in text.split("e")[0]) > _FLOAT_DIGITS:
-            raise _Exact
-        return text
-    return str(value)  # a Decimal (exact parse) or anything else the server will judge as numeric text
+    return repr(value) if type(value) is float else str(value)
 
 
 def _party(parties: Any, kind: str, member: str) -> str:
@@ -108,24 +113,37 @@ class Extractor:
     _lots: dict[tuple[str, str], tuple[str, list[str]]] = field(default_factory=dict)  # → (id, LGTIN texts)
     _lgtin: dict[str, str] = field(default_factory=dict)  # LGTIN text → its lot id, once registered
     _items: set[tuple[str, str]] = field(default_factory=set)  # (item, lot id) written so far
+    native: bool = True  # use the C module where it is built (tests turn it off to compare)
     events: int = 0
     position: int = 0
 
-    def chunk(self, data: bytes) -> dict[str, list[str]]:
-        """The COPY lines, per table of :data:`STREAMED`, of a ``COPY (SELECT READ_COLUMNS ...) TO STDOUT``."""
+    def chunk(self, data: bytes) -> dict[str, bytes]:
+        """The COPY text, per table of :data:`STREAMED`, of a ``COPY (SELECT READ_COLUMNS ...) TO STDOUT``.
+
+        With the C module (:data:`NATIVE`, unless ``native`` is off) the lines it serves are done in C and the
+        rest here; both share this extractor's state, so the result is the same either way."""
+        if not (self.native and _native is not None):
+            out = self._lines(data.decode().split("\n"))
+            return {t: "".join(lines).encode() for t, lines in out.items()}
+        tables, deferred, rows, last = _native.chunk(data, self._ids, self._lgtin, self._lots, self._items,
+                                                     _classify, orjson.loads)
+        self.events += rows - len(deferred)
+        out = self._lines([line.decode() for line in deferred])
+        if rows:
+            self.position = last
+        return {t: text + "".join(out[t]).encode() if out[t] else text
+                for t, text in zip(STREAMED, tables, strict=True)}
+
+    def _lines(self, lines: Iterable[str]) -> dict[str, list[str]]:
+        """The COPY lines, per table, of store rows given as COPY text lines (:data:`READ_COLUMNS`)."""
         out: dict[str, list[str]] = {t: [] for t in STREAMED}
-        for line in data.decode().split("\n"):
+        for line in lines:
             if not line:
                 continue
             position, key, decl, etype, event_id, event_time, tz, body = line.split("\t")
             raw = body.encode() if "\\" not in body else codecs.escape_decode(body.encode())[0]
-            sizes = [len(lines) for lines in out.values()]
-            try:
-                self._event(out, position, key, decl == "t", etype, event_id, event_time, tz, orjson.loads(raw))
-            except _Exact:  # again from the start, without the lines written so far (the rest is idempotent)
-                for lines, n in zip(out.values(), sizes, strict=True):
-                    del lines[n:]
-                self._event(out, position, key, decl == "t", etype, event_id, event_time, tz, loads(raw))
+            value = loads(raw) if _LONG_NUMBER.search(raw) else orjson.loads(raw)
+            self._event(out, position, key, decl == "t", etype, event_id, event_time, tz, value)
             self.events += 1
             self.position = int(position)
         return out
