@@ -1,8 +1,9 @@
 """Rebuilding the lineage from position 0, and lineage as it was known at a past moment.
 
 Rebuild (:func:`rebuild`): bulk-load a fresh schema from the store (its rows extracted by the client and COPYed
-into bare tables, edges and indexes after: :mod:`projections.lineage.bulk`), catch it up incrementally with the ordinary projection, then, holding the live projection's lock so
-no live batch is half-way, apply the last rows and swap the schemas by renaming them in one transaction.
+into bare tables, edges and indexes after: :mod:`projections.lineage.bulk`), catch it up incrementally with the
+ordinary projection, then, holding the live projection's lock so no live batch is half-way, apply the last rows
+and swap the schemas by renaming them in one transaction.
 Readers resolve ``lineage.*`` either before the swap (the complete old tables) or after it (the complete
 new ones); they never see a half-built state. The old schema is dropped afterwards.
 

@@ -43,6 +43,7 @@ static PyObject *kind_lot, *kind_sscc;  /* "L", "C": the kinds of extract._class
 typedef struct {
     PyObject *ids, *lgtin, *lots, *items, *classify; /* borrowed: the extractor's state and helpers */
     PyObject *event_items;                            /* item -> lot id, per event (last reference wins) */
+    PyObject *keep;                                   /* classifications made for this chunk only */
     Buf out[N_TABLES];
 } St;
 
@@ -191,18 +192,20 @@ static int number(PyObject *v, PyObject **out) {
 
 /* -- identifiers and lots ------------------------------------------------------------------------------ */
 
-/* extract._classify through the shared cache: (kind, key, lot, item) or None; borrowed. Plain LGTIN and SSCC
- * URNs are read here (quick_id, as extract._classify reads them with identifiers.quick_parse). */
+/* What extract._classify says of `text`: (kind, key, lot, item) or None; borrowed. Plain LGTIN and SSCC URNs
+ * are read here (quick_id, as extract._classify reads them with identifiers.quick_parse) and not cached: they
+ * are most of a store's distinct texts, and an LGTIN's lot id is then kept in `lgtin` anyway. Their tuples
+ * live in `keep` until the chunk ends; the Python classifier's answers are cached in `ids`. */
 static PyObject *classified(St *st, PyObject *text) {
-    PyObject *c = PyDict_GetItemWithError(st->ids, text);
-    if (c != NULL || PyErr_Occurred()) return c;
     Py_ssize_t n, lot_n;
     const char *s = PyUnicode_AsUTF8AndSize(text, &n), *lot;
     char key[18];
     if (s == NULL) return NULL;
+    PyObject *c;
     switch (quick_id(s, n, key, &lot, &lot_n)) {
         case QUICK_LGTIN: {
             PyObject *gtin = PyUnicode_FromStringAndSize(key, 14), *l = PyUnicode_DecodeUTF8(lot, lot_n, NULL);
+            if (gtin != NULL) PyUnicode_InternInPlace(&gtin);  /* a store has few GTINs and many lots */
             c = gtin == NULL || l == NULL ? NULL : PyTuple_Pack(4, kind_lot, gtin, l, Py_None);
             Py_XDECREF(gtin);
             Py_XDECREF(l);
@@ -215,16 +218,24 @@ static PyObject *classified(St *st, PyObject *text) {
             break;
         }
         default:
+            c = PyDict_GetItemWithError(st->ids, text);
+            if (c != NULL || PyErr_Occurred()) return c;
             c = PyObject_CallOneArg(st->classify, text);
+            if (c == NULL) return NULL;
+            if ((c != Py_None && (!PyTuple_CheckExact(c) || PyTuple_GET_SIZE(c) != 4)) ||
+                PyDict_SetItem(st->ids, text, c) < 0) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "classify must return a 4-tuple or None");
+                Py_DECREF(c);
+                return NULL;
+            }
+            Py_DECREF(c); /* the cache holds it */
+            return c;
     }
-    if (c == NULL) return NULL;
-    if ((c != Py_None && (!PyTuple_CheckExact(c) || PyTuple_GET_SIZE(c) != 4)) ||
-        PyDict_SetItem(st->ids, text, c) < 0) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "classify must return a 4-tuple or None");
-        Py_DECREF(c);
+    if (c == NULL || PyList_Append(st->keep, c) < 0) {
+        Py_XDECREF(c);
         return NULL;
     }
-    Py_DECREF(c); /* the cache holds it */
+    Py_DECREF(c); /* `keep` holds it */
     return c;
 }
 
@@ -343,6 +354,8 @@ static int sscc_of(St *st, PyObject *text, PyObject **out) {
     *out = NULL;
     if (text == NULL || text == Py_None) return 0;
     if (!PyUnicode_CheckExact(text)) return DEFER;
+    int lot = PyDict_Contains(st->lgtin, text);  /* a known LGTIN: no SSCC */
+    if (lot != 0) return lot < 0 ? -1 : 0;
     PyObject *c = classified(st, text);
     if (c == NULL) return -1;
     if (c != Py_None && str_eq(PyTuple_GET_ITEM(c, 0), "C")) *out = PyTuple_GET_ITEM(c, 1);
@@ -679,9 +692,10 @@ static PyObject *chunk(PyObject *self, PyObject *args) {
     for (int t = 0; t < N_TABLES; t++) buf_init(&st.out[t]);
     PyObject *deferred = PyList_New(0), *result = NULL;
     st.event_items = PyDict_New();
+    st.keep = PyList_New(0);
     Py_ssize_t rows = 0;
     long long last = 0;
-    if (deferred == NULL || st.event_items == NULL) goto out;
+    if (deferred == NULL || st.event_items == NULL || st.keep == NULL) goto out;
     const char *p = data.buf, *end = p + data.len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -755,6 +769,7 @@ out:
     for (int t = 0; t < N_TABLES; t++) buf_free(&st.out[t]);
     Py_XDECREF(deferred);
     Py_XDECREF(st.event_items);
+    Py_XDECREF(st.keep);
     PyBuffer_Release(&data);
     return result;
 }

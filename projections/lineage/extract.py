@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,7 +110,7 @@ _REF = tuple[str, str, str, str]  # COPY fields: lot id, item, quantity, uom
 class Extractor:
     """Turns store rows into lineage rows, chunk by chunk; keeps what spans chunks (lots, items seen)."""
 
-    _ids: dict[str, Any] = field(default_factory=dict)  # text → _classify(text)
+    _ids: dict[str, Any] = field(default_factory=dict)  # text → _classify(text), but for plain URNs
     _lots: dict[tuple[str, str], tuple[str, list[str]]] = field(default_factory=dict)  # → (id, LGTIN texts)
     _lgtin: dict[str, str] = field(default_factory=dict)  # LGTIN text → its lot id, once registered
     _items: set[tuple[str, str]] = field(default_factory=set)  # (item, lot id) written so far
@@ -169,10 +170,14 @@ class Extractor:
         return known[0]
 
     def _kind(self, text: Any) -> Any:
+        """``_classify(text)``; cached, but for the plain URNs ``quick_parse`` reads (most texts of a store)."""
         if type(text) is not str:
             return None
         c = self._ids.get(text, _MISSING)
         if c is _MISSING:
+            fast = quick_parse(text)
+            if fast is not None:
+                return _KIND[fast[0]], sys.intern(fast[1]), fast[2], None
             c = self._ids[text] = _classify(text)
         return c
 
@@ -218,6 +223,8 @@ class Extractor:
         return None
 
     def _sscc(self, text: Any) -> str | None:
+        if type(text) is str and text in self._lgtin:  # a known LGTIN: no SSCC
+            return None
         c = self._kind(text)
         return c[1] if c is not None and c[0] == "C" else None
 
