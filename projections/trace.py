@@ -5,7 +5,7 @@ A trace is one prepared statement (:data:`TRACE`), so one snapshot, on one conne
 * the traversal: a recursive CTE over ``lot_edges`` with ``UNION`` set semantics, so rework cycles
   terminate and each lot is reported once, at its fewest transformation steps;
 * each lot reached with its GTIN, lot number and identifiers;
-* as one JSON value on the first row, the movements of those lots: shipments (forward) or receipts
+* as one JSON value on a trailing row, the movements of those lots: shipments (forward) or receipts
   (backward), direct or inside an SSCC whose contents are its non-retracted ADDs minus DELETEs as of the
   movement's eventTime, and the store position the lineage reflects.
 
@@ -177,8 +177,9 @@ class Trace:
 # GTIN and lot of the queried lot; no row back means the lot is unknown.
 #
 # The whole trace in one statement: traversal, lots, and (as one JSON value) the movements of kind $3. The
-# lots come back unsorted (sorting them here costs more than sorting them in Python, see :func:`_trace`);
-# the store position and the movements ride on the first row only.
+# lots come back unsorted (sorting them here costs more than sorting them in Python, see :func:`_trace`),
+# then one trailing row with no GTIN carries the store position and the movements (a window function putting
+# them on the first lot's row cost ~10% of the statement).
 TRACE = (
     "WITH RECURSIVE start AS (SELECT id FROM {s}.lots WHERE gtin = $1 AND lot = $2),"
     " r(n) AS ("
@@ -187,14 +188,13 @@ TRACE = (
     " SELECT round(e.{b}::numeric, scale(r.n) + 1) FROM r JOIN {s}.lot_edges e ON e.{a} = r.n::integer"
     "), ids AS MATERIALIZED (SELECT n::integer AS id, scale(n) AS depth FROM r),"
     "{movements}"
-    "SELECT l.gtin, l.lot, ids.depth, l.identifiers,"
-    " CASE WHEN row_number() OVER () = 1 THEN"
-    " (SELECT c.position FROM {s}.checkpoint c WHERE c.projection = 'lineage') END,"
-    " CASE WHEN row_number() OVER () = 1 THEN"
-    " (SELECT json_agg(mv ORDER BY mv.event_time, mv.event_key, mv.gtin, mv.lot, mv.pallet NULLS FIRST)::text"
-    "  FROM mv) END"
+    "SELECT l.gtin, l.lot, ids.depth, l.identifiers, NULL::bigint, NULL::text"
     " FROM ids CROSS JOIN LATERAL"
     " (SELECT y.gtin, y.lot, y.identifiers FROM {s}.lots y WHERE y.id = ids.id OFFSET 0) l"
+    " UNION ALL SELECT NULL, NULL, NULL, NULL,"
+    " (SELECT c.position FROM {s}.checkpoint c WHERE c.projection = 'lineage'),"
+    " (SELECT json_agg(mv ORDER BY mv.event_time, mv.event_key, mv.gtin, mv.lot, mv.pallet NULLS FIRST)::text"
+    "  FROM mv)"
 )
 
 # Movements of the lots in ``ids``, of kind $3: direct lines (lot, or serialised item of the lot),
@@ -363,10 +363,12 @@ def fetch_trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Directi
                                                                        else "-"), "text, text, text")
     with collector_paused():  # a row, a tuple and a list per lot reached: none in a cycle
         rows = cur.fetchall()
+        # the trailing row (the only one without a GTIN: lots.gtin is NOT NULL), last as UNION ALL appends it
+        at = len(rows) - 1 if rows and rows[-1][0] is None else next(i for i, r in enumerate(rows) if r[0] is None)
+        _, _, _, _, position, moves = rows.pop(at)
         if not rows:  # the queried lot itself is always reached, at depth 0
             raise UnknownLot(f"lot {key} (GTIN {key.gtin}, lot {key.lot!r}) is not known to the lineage")
-        moves = rows[0][5]
-        return TraceRows(rows, int(rows[0][4] or 0), orjson.loads(moves) if moves else [])
+        return TraceRows(rows, int(position or 0), orjson.loads(moves) if moves else [])
 
 
 def _trace(raw: Any, cur: Any, schema: str, key: LotKey, direction: Direction, with_movements: bool) -> Trace:
