@@ -72,6 +72,37 @@ static inline int is_utc_datetime(PyObject *t) {
     return t != NULL && PyDateTime_CheckExact(t) && PyDateTime_DATE_GET_TZINFO(t) == PyDateTime_TimeZone_UTC;
 }
 
+/* A JSON string of the UTF-8 text `u` as orjson writes it: ", \ and control characters escaped (\b \t \n \f \r,
+ * else \u00xx), everything else as is. -1 (MemoryError set) when out of memory. */
+static inline int put_json_utf8(Buf *b, const char *u, Py_ssize_t n) {
+    if (buf_reserve(b, n * 6 + 2) < 0) return -1;
+    char *o = b->d + b->n;
+    *o++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)u[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '\b': *o++ = 'b'; break;
+            case '\t': *o++ = 't'; break;
+            case '\n': *o++ = 'n'; break;
+            case '\f': *o++ = 'f'; break;
+            case '\r': *o++ = 'r'; break;
+            default:
+                *o++ = 'u'; *o++ = '0'; *o++ = '0';
+                *o++ = HEX[c >> 4]; *o++ = HEX[c & 15];
+        }
+    }
+    *o++ = '"';
+    b->n = o - b->d;
+    return 0;
+}
+
 /* -- identifiers.quick_parse ------------------------------------------------------------------------------ */
 
 static inline int all_digits(const char *s, Py_ssize_t n) {
@@ -88,6 +119,16 @@ static inline void with_check(char *out, const char *data, Py_ssize_t n) {
         total += (data[i] - '0') * (((n - 1 - i) % 2) ? 1 : 3);
     }
     out[n] = (char)('0' + (10 - total % 10) % 10);
+}
+
+/* A GS1 key from an EPC URN's fields at `key`: the first digit of `ref` (indicator or extension digit), the
+ * company prefix, the rest of `ref`, then the check digit (cp_n + ref_n + 1 digits, at most 18). */
+static inline void gs1_key(char *key, const char *cp, Py_ssize_t cp_n, const char *ref, Py_ssize_t ref_n) {
+    char data[17];
+    data[0] = ref[0];
+    memcpy(data + 1, cp, (size_t)cp_n);
+    memcpy(data + 1 + cp_n, ref + 1, (size_t)(ref_n - 1));
+    with_check(key, data, cp_n + ref_n);
 }
 
 #define LGTIN_URN "urn:epc:class:lgtin:"
@@ -113,11 +154,7 @@ static inline int quick_id(const char *s, Py_ssize_t n, char key[18], const char
             !all_digits(ref, ref_n) || l_n < 1 || memchr(l, '%', (size_t)l_n) != NULL ||
             memchr(l, '\n', (size_t)l_n) != NULL || l[l_n - 1] < '!' || l[l_n - 1] > '~')
             return QUICK_NONE;
-        char data[13];
-        data[0] = ref[0];
-        memcpy(data + 1, cp, (size_t)cp_n);
-        memcpy(data + 1 + cp_n, ref + 1, (size_t)(ref_n - 1));
-        with_check(key, data, 13);
+        gs1_key(key, cp, cp_n, ref, ref_n);
         *lot = l;
         *lot_n = l_n;
         return QUICK_LGTIN;
@@ -130,11 +167,7 @@ static inline int quick_id(const char *s, Py_ssize_t n, char key[18], const char
         const char *ser = d1 + 1;
         if (cp_n < 1 || ser_n < 1 || cp_n + ser_n != 17 || !all_digits(cp, cp_n) || !all_digits(ser, ser_n))
             return QUICK_NONE;
-        char data[17];
-        data[0] = ser[0];
-        memcpy(data + 1, cp, (size_t)cp_n);
-        memcpy(data + 1 + cp_n, ser + 1, (size_t)(ser_n - 1));
-        with_check(key, data, 17);
+        gs1_key(key, cp, cp_n, ser, ser_n);
         return QUICK_SSCC;
     }
     return QUICK_NONE;

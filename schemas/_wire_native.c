@@ -34,32 +34,7 @@ static int put_str(Buf *b, PyObject *s) {
         PyErr_Clear();
         return -1;
     }
-    if (buf_reserve(b, n * 6 + 2) < 0) return -2;
-    char *o = b->d + b->n;
-    *o++ = '"';
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)u[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
-        *o++ = '\\';
-        switch (c) {
-            case '"': *o++ = '"'; break;
-            case '\\': *o++ = '\\'; break;
-            case '\b': *o++ = 'b'; break;
-            case '\t': *o++ = 't'; break;
-            case '\n': *o++ = 'n'; break;
-            case '\f': *o++ = 'f'; break;
-            case '\r': *o++ = 'r'; break;
-            default:
-                *o++ = 'u'; *o++ = '0'; *o++ = '0';
-                *o++ = HEX[c >> 4]; *o++ = HEX[c & 15];
-        }
-    }
-    *o++ = '"';
-    b->n = o - b->d;
-    return 0;
+    return put_json_utf8(b, u, n) < 0 ? -2 : 0;
 }
 
 /* A str, or null for None. */

@@ -142,36 +142,12 @@ static int put_json_str(Buf *b, PyObject *v) {
     Py_ssize_t n;
     const char *u = PyUnicode_AsUTF8AndSize(v, &n);
     if (u == NULL) return -1;
-    if (buf_reserve(b, n * 6 + 2) < 0) return -1;
-    char *o = b->d + b->n;
-    *o++ = '"';
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)u[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
-        *o++ = '\\';
-        switch (c) {
-            case '"': *o++ = '"'; break;
-            case '\\': *o++ = '\\'; break;
-            case '\b': *o++ = 'b'; break;
-            case '\t': *o++ = 't'; break;
-            case '\n': *o++ = 'n'; break;
-            case '\f': *o++ = 'f'; break;
-            case '\r': *o++ = 'r'; break;
-            default:
-                *o++ = 'u'; *o++ = '0'; *o++ = '0';
-                *o++ = HEX[c >> 4]; *o++ = HEX[c & 15];
-        }
-    }
-    *o++ = '"';
-    b->n = o - b->d;
-    return 0;
+    return put_json_utf8(b, u, n);
 }
 
-/* extract._number: the exact text of a quantity (new reference; NULL with no error for none), DEFER for a
- * float whose repr may have lost digits (the Python side decides) or a value that is not a number. */
+/* extract._number: the exact text of a quantity (new reference; NULL with no error for none; chunk() has
+ * deferred bodies with numbers a double may not hold), DEFER for a long float repr (left to Python, to be
+ * safe) or a value that is not a number. */
 static int number(PyObject *v, PyObject **out) {
     *out = NULL;
     if (v == NULL || v == Py_None) return 0;
