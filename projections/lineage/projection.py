@@ -67,8 +67,10 @@ def edges_sql(schema: str, *, only_dirty: bool) -> str:
     """The statement deriving ``lot_edges`` from non-retracted transformation facts (all, or ``%(k)s`` keys)."""
     s = quote_ident(schema)
     where = "t.tkey = ANY(%(k)s) AND " if only_dirty else ""
+    # io is inlined into both sides of the join: materialised, it has no statistics, and a rebuild's plan
+    # took 0.5% of its rows per role and merge-joined 1M text keys sorted on disk (1M events: 5.9 s, now 3.7 s)
     return (
-        f"WITH io AS (SELECT t.tkey, t.role, coalesce(t.lot_id, i.lot_id) AS lot_id "
+        f"WITH io AS NOT MATERIALIZED (SELECT t.tkey, t.role, coalesce(t.lot_id, i.lot_id) AS lot_id "
         f" FROM {s}.transformation_io t LEFT JOIN {s}.items i ON t.lot_id IS NULL AND i.item = t.item "
         f" WHERE {where}NOT EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = t.event_key)) "
         f"INSERT INTO {s}.lot_edges (src, dst, tkey) "
