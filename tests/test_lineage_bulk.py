@@ -171,6 +171,23 @@ def test_sql_bulk_load_equals_the_incremental_projection(pg_store: PostgresEvent
         assert shuffled[table] == live[table], table
 
 
+def test_an_item_named_twice_with_two_lots_in_one_event_takes_the_last(pg_store: PostgresEventStore) -> None:
+    """facts.items: one serial with two lots in its links in one event: both lots are seen, the item is the
+    last one's (in the incremental projection and in a rebuild alike); no other event says otherwise."""
+    first, second = ("https://id.gs1.org/01/10614141073464/10/TWICE1/21/88",
+                     "https://id.gs1.org/01/10614141073464/10/TWICE2/21/88")
+    pg_store.append([to_new_event(_obj("twice", 1, action=Action.ADD, biz_step="commissioning",
+                                       epc_list=(first, second)))])
+    engine = pg_store.engine
+    project(engine)
+    rebuilt = build_as_of(engine, pg_store.head())
+    for schema in ("lineage", rebuilt.schema):
+        tables = snapshot(engine, schema)
+        assert tables["items"] == [("https://id.gs1.org/01/10614141073464/21/88", "10614141073464/TWICE2")], schema
+        assert [lot for lot in tables["lots"] if lot[1].startswith("TWICE")] == [
+            ("10614141073464", "TWICE1", []), ("10614141073464", "TWICE2", [])], schema
+
+
 def test_replay_from_zero_equals_live(pg_store: PostgresEventStore) -> None:
     _load(pg_store, n=800, seed=12)
     engine = pg_store.engine
