@@ -11,9 +11,11 @@ vocabulary values are bare CBV terms and quantities are exact numbers: the rules
 simulated bakery (shuffled and redelivered) plus crafted edge cases; each rule below names the one of
 ``facts_of`` it mirrors.
 
-Identifiers are classified once per distinct text: LGTIN and SSCC EPC URNs in lower case with plain digits by
-:func:`~schemas.identifiers.quick_parse`, every other string by the same ``_parse`` the projection uses. Lot
-ids are handed out in the order lots are met (ids are internal: any numbering will do).
+Identifiers: LGTIN and SSCC EPC URNs in lower case with plain digits (most texts of a store) are read by
+:func:`~schemas.identifiers.quick_parse` where they occur, which is cheap, and an LGTIN's lot id is kept per
+text; every other string is classified once, by the same ``_parse`` the projection uses. Lot ids are handed out
+in the order lots are met (ids are internal: any numbering will do). What is kept grows with the lots, not with
+the events: ≈ 0.4 KB a lot (docs/performance.md, "Rebuild").
 
 Where it was built, a C module (``_extract_native.c``) does the lines it can, on the same state, and hands the
 others back (error declarations, values of unexpected types, numbers of more than 15 digits); the Python
