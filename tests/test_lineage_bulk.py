@@ -17,7 +17,7 @@ from consumers.records import to_new_event
 from consumers.store.postgres import PostgresEventStore
 from producers.simulate import config_for_events, simulate
 from projections.framework import quote_ident, read_rows
-from projections.lineage import bulk
+from projections.lineage import bulk, extract
 from projections.lineage.ddl import TABLES
 from projections.lineage.projection import LineageProjection
 from projections.replay import build_as_of, rebuild
@@ -154,7 +154,11 @@ def _shuffled_incremental(engine: Engine, schema: str) -> None:
         raw.close()
 
 
-def test_sql_bulk_load_equals_the_incremental_projection(pg_store: PostgresEventStore) -> None:
+@pytest.mark.parametrize("native", [True, False], ids=["C extraction", "Python extraction"])
+def test_bulk_load_equals_the_incremental_projection(pg_store: PostgresEventStore,
+                                                        monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    if not native:  # as an installation without a C compiler runs it
+        monkeypatch.setattr(extract, "_native", None)
     _load(pg_store)
     engine = pg_store.engine
     project(engine)
