@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from lotline.logconfig import configure_logging
 from lotline.settings import Settings
 from lotline.wiring import Runtime
 from producers.simulate import config_for_events, simulate
-from schemas.pgcopy import copy_from
+from schemas.pgcopy import copy_from, copy_to
 
 COLUMNS = ("position, recorded_at, event_key, is_declaration, event_id, event_type, event_time, event_tz_offset, "
            "biz_step, lot_keys, source_topic, source_partition, source_offset, body, row_hash")
@@ -115,9 +114,7 @@ def copy_baseline(url: str, batch: int) -> dict[str, float]:
     engine = sa.create_engine(url)
     raw = engine.raw_connection()
     cur = raw.cursor()
-    out = io.BytesIO()
-    cur.copy_expert(f"COPY (SELECT {COLUMNS} FROM events ORDER BY position) TO STDOUT", out)
-    lines = out.getvalue().splitlines(keepends=True)
+    lines = copy_to(cur, f"COPY (SELECT {COLUMNS} FROM events ORDER BY position) TO STDOUT").splitlines(keepends=True)
     rates = {}
     for mode in ("stream", "batched"):
         cur.execute("DROP TABLE IF EXISTS events_copy_baseline")

@@ -38,7 +38,7 @@ from projections.lineage.projection import NAME
 from projections.replay import rebuild
 from projections.trace import trace
 from schemas.identifiers import LotKey, gs1_check_digit
-from schemas.pgcopy import copy_from
+from schemas.pgcopy import copy_from, copy_to
 
 RAW = {
     "forward": "WITH RECURSIVE r(id) AS (SELECT %(s)s UNION SELECT e.dst FROM r JOIN {s}.lot_edges e "
@@ -162,12 +162,11 @@ def rebuild_throughput(engine: Engine, n_events: int) -> dict[str, float]:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        dump = io.BytesIO()
-        cur.copy_expert("COPY events TO STDOUT", dump)
+        dump = copy_to(cur, "COPY events TO STDOUT")
         cur.execute("CREATE TABLE copy_baseline (LIKE events)")
         raw.commit()
         t0 = time.perf_counter()
-        copy_from(cur, "COPY copy_baseline FROM STDIN", dump.getvalue())
+        copy_from(cur, "COPY copy_baseline FROM STDIN", dump)
         raw.commit()
         copy_s = time.perf_counter() - t0
     finally:

@@ -174,7 +174,7 @@ class Trace:
 # one row per lot -- the first one, and PostgreSQL evaluates a recursive UNION level by level, so the first
 # is the one at the fewest steps. That gives set semantics (cycles terminate, no paths are tracked) and the
 # smallest depth in one pass. ``{a}``/``{b}`` are the edge columns to follow (src→dst forward). $1/$2 are the
-# GTIN and lot of the queried lot; no row back means the lot is unknown.
+# GTIN and lot of the queried lot; no lot row back (only the trailing row) means the lot is unknown.
 #
 # The whole trace in one statement: traversal, lots, and (as one JSON value) the movements of kind $3. The
 # lots come back unsorted (sorting them here costs more than sorting them in Python, see :func:`_trace`),

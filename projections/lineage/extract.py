@@ -186,27 +186,25 @@ class Extractor:
     def _refs(self, epcs: Any, quantities: Any, ilmd: str | None, items: dict[str, str]) -> list[_REF]:
         """``_Collector.refs``: the lot content named by an EPC list then a quantity list (SSCCs name none)."""
         out: list[_REF] = []
-        lgtin = self._lgtin
         if type(epcs) is list:
             for text in epcs:
-                if type(text) is str and (lid := lgtin.get(text)) is not None:
-                    out.append((lid, NULL, NULL, NULL))
-                elif (r := self._ref(text, NULL, NULL, ilmd, items)) is not None:
+                if (r := self._ref(text, NULL, NULL, ilmd, items)) is not None:
                     out.append(r)
         if type(quantities) is list:
             for q in quantities:
                 if type(q) is dict:
                     uom = q.get("uom")
-                    uom = NULL if type(uom) is not str else copy_text(uom)
-                    text = q.get("epcClass")
-                    if type(text) is str and (lid := lgtin.get(text)) is not None:
-                        out.append((lid, NULL, _number(q.get("quantity")), uom))
-                    elif (r := self._ref(text, _number(q.get("quantity")), uom, ilmd, items)) is not None:
+                    r = self._ref(q.get("epcClass"), _number(q.get("quantity")),
+                                  NULL if type(uom) is not str else copy_text(uom), ilmd, items)
+                    if r is not None:
                         out.append(r)
         return out
 
     def _ref(self, text: Any, qty: str, uom: str, ilmd: str | None, items: dict[str, str]) -> _REF | None:
-        """``_Collector.ref``: an LGTIN names its lot; an SGTIN its lot from its link, else the ILMD's."""
+        """``_Collector.ref``: an LGTIN names its lot (its id kept per text); an SGTIN its lot from its link,
+        else the ILMD's."""
+        if type(text) is str and (lid := self._lgtin.get(text)) is not None:
+            return lid, NULL, qty, uom
         c = self._kind(text)
         if c is None:
             return None
