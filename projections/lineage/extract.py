@@ -57,10 +57,11 @@ READ_COLUMNS = "position, event_key, is_declaration, event_type, event_id, event
 
 _KIND = {IdKind.LGTIN: "L", IdKind.SSCC: "C"}
 _MISSING = object()
-_LONG_NUMBER = re.compile(rb"[:\[,]\s*-?[0-9.]{16}")
-"""A JSON number of 16 digits or more (or a longer look-alike inside a string: then only time is lost). orjson
-reads numbers as doubles, and a double holds every decimal of up to 15 significant digits, which ``repr`` then
-gives back; a body with a longer one is read with exact decimals (:func:`schemas.jsontext.loads`)."""
+_LONG_NUMBER = re.compile(rb'"quantity":\s*-?[0-9.]{16}')
+"""A quantity of 16 digits or more (or a look-alike inside a string: then only time is lost); quantities are
+the only numbers the rules read. orjson reads numbers as doubles, and a double holds every decimal of up to 15
+significant digits, which ``repr`` then gives back; a body with a longer one is read with exact decimals
+(:func:`schemas.jsontext.loads`)."""
 
 
 def _classify(text: str) -> tuple[str, str, str | None, str | None] | None:
@@ -172,15 +173,17 @@ class Extractor:
         return known[0]
 
     def _kind(self, text: Any) -> Any:
-        """``_classify(text)``; cached, but for the plain URNs ``quick_parse`` reads (most texts of a store)."""
+        """``_classify(text)``, cached but for plain LGTIN URNs (most texts of a store), whose lot ids
+        :meth:`_ref` keeps instead. (The C module caches no plain URN: it reads them faster than it could look
+        them up.)"""
         if type(text) is not str:
             return None
         c = self._ids.get(text, _MISSING)
         if c is _MISSING:
             fast = quick_parse(text)
-            if fast is not None:
-                return _KIND[fast[0]], sys.intern(fast[1]), fast[2], None
-            c = self._ids[text] = _classify(text)
+            if fast is not None and fast[0] is IdKind.LGTIN:
+                return "L", sys.intern(fast[1]), fast[2], None
+            c = self._ids[text] = _classify(text) if fast is None else (_KIND[fast[0]], fast[1], None, None)
         return c
 
     def _refs(self, epcs: Any, quantities: Any, ilmd: str | None, items: dict[str, str]) -> list[_REF]:
