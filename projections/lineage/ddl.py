@@ -13,26 +13,32 @@ from typing import Any
 
 from projections.framework import quote_ident
 
+TEXT = 'text COLLATE "C"'
+"""Every text column of the lineage: identifiers, keys and codes, compared and ordered byte by byte. Under the
+database's default collation (C.UTF-8 here, a language's elsewhere) PostgreSQL compares them through strcoll
+and without abbreviated keys: building the indexes of a rebuild and gathering their statistics cost about a
+third more (docs/performance.md, "Rebuild"). Byte order is also the order Python sorts them in."""
+
 TABLES: dict[str, str] = {
-    "lots": "id integer PRIMARY KEY, gtin text NOT NULL, lot text NOT NULL, "
+    "lots": f"id integer PRIMARY KEY, gtin {TEXT} NOT NULL, lot {TEXT} NOT NULL, "
             "identifiers text[] NOT NULL DEFAULT '{}'",  # denormalised from lot_identifiers for traces
-    "lot_identifiers": "lot_id integer NOT NULL, identifier text NOT NULL",
-    "items": "item text NOT NULL, lot_id integer NOT NULL",
-    "lineage_events": "event_key text NOT NULL, event_id text, event_type text NOT NULL, "
-                      "event_time timestamptz NOT NULL, tz_offset text NOT NULL, position bigint NOT NULL, "
-                      "location text",
-    "retractions": "event_key text NOT NULL, reason text, corrective_ids text[] NOT NULL, "
+    "lot_identifiers": f"lot_id integer NOT NULL, identifier {TEXT} NOT NULL",
+    "items": f"item {TEXT} NOT NULL, lot_id integer NOT NULL",
+    "lineage_events": f"event_key {TEXT} NOT NULL, event_id {TEXT}, event_type {TEXT} NOT NULL, "
+                      f"event_time timestamptz NOT NULL, tz_offset {TEXT} NOT NULL, position bigint NOT NULL, "
+                      f"location {TEXT}",
+    "retractions": f"event_key {TEXT} NOT NULL, reason {TEXT}, corrective_ids text[] NOT NULL, "
                    "declared_at timestamptz, position bigint NOT NULL",
-    "lot_origins": "lot_id integer NOT NULL, event_key text NOT NULL",
-    "transformation_io": "tkey text NOT NULL, event_key text NOT NULL, role text NOT NULL, lot_id integer, "
-                         "item text, quantity numeric, uom text",
-    "lot_edges": "src integer NOT NULL, dst integer NOT NULL, tkey text NOT NULL",
-    "aggregations": "event_key text NOT NULL, sscc text NOT NULL, action text NOT NULL, "
-                    "event_time timestamptz NOT NULL, lot_id integer, item text, quantity numeric, uom text",
-    "movements": "event_key text NOT NULL, kind text NOT NULL, party text, party_location text, location text, "
-                 "documents jsonb NOT NULL, pallet text",
-    "movement_lines": "event_key text NOT NULL, lot_id integer, item text, quantity numeric, uom text",
-    "movement_ssccs": "event_key text NOT NULL, sscc text NOT NULL",
+    "lot_origins": f"lot_id integer NOT NULL, event_key {TEXT} NOT NULL",
+    "transformation_io": f"tkey {TEXT} NOT NULL, event_key {TEXT} NOT NULL, role {TEXT} NOT NULL, "
+                         f"lot_id integer, item {TEXT}, quantity numeric, uom {TEXT}",
+    "lot_edges": f"src integer NOT NULL, dst integer NOT NULL, tkey {TEXT} NOT NULL",
+    "aggregations": f"event_key {TEXT} NOT NULL, sscc {TEXT} NOT NULL, action {TEXT} NOT NULL, "
+                    f"event_time timestamptz NOT NULL, lot_id integer, item {TEXT}, quantity numeric, uom {TEXT}",
+    "movements": f"event_key {TEXT} NOT NULL, kind {TEXT} NOT NULL, party {TEXT}, party_location {TEXT}, "
+                 f"location {TEXT}, documents jsonb NOT NULL, pallet {TEXT}",
+    "movement_lines": f"event_key {TEXT} NOT NULL, lot_id integer, item {TEXT}, quantity numeric, uom {TEXT}",
+    "movement_ssccs": f"event_key {TEXT} NOT NULL, sscc {TEXT} NOT NULL",
 }
 
 INDEXES: tuple[str, ...] = (
@@ -60,13 +66,44 @@ INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS movement_ssccs_event ON {s}.movement_ssccs (event_key)",
 )
 
+ANALYZED: dict[str, tuple[str, ...]] = {
+    "lots": ("id", "gtin", "lot"),
+    "lot_identifiers": ("lot_id", "identifier"),
+    "items": ("item", "lot_id"),
+    "lineage_events": ("event_key", "event_time", "position"),
+    "retractions": ("event_key",),
+    "lot_origins": ("lot_id", "event_key"),
+    "transformation_io": ("tkey", "event_key", "role", "lot_id", "item"),
+    "lot_edges": ("src", "dst", "tkey"),
+    "aggregations": ("event_key", "sscc", "action", "event_time", "lot_id", "item", "quantity"),
+    "movements": ("event_key", "kind"),
+    "movement_lines": ("event_key", "lot_id", "item"),
+    "movement_ssccs": ("event_key", "sscc"),
+}
+"""The columns that traces and the incremental projection join or filter on: a fresh build gathers statistics
+for these only (identifier arrays, documents, quantities and the like are only ever returned; statistics on
+them cost a third of ANALYZE's time and inform no plan). Autovacuum later analyses every column.
+
+Each is gathered with a sample of :data:`STATISTICS` (set on the column, so a build, the projector's statistics
+keeper and autovacuum gather the same)."""
+
+STATISTICS = 50
+"""The statistics target of the :data:`ANALYZED` columns (PostgreSQL's default is 100): ANALYZE samples 300 rows
+per unit, and the lineage's plans need row counts, distinct counts and the commonest values of a few codes,
+not fine histograms. A rebuild's ANALYZE takes half the time (docs/performance.md, "Rebuild")."""
+
 
 def create_tables(cur: Any, schema: str) -> None:
     """Create the lineage tables in ``schema`` (bare: no indexes)."""
     s = quote_ident(schema)
     cur.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+    cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))
+    present = {r[0] for r in cur.fetchall()}
     for name, columns in TABLES.items():
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {s}.{name} ({columns})")
+        if name not in present:
+            cur.execute(f"CREATE TABLE {s}.{name} ({columns})")
+            cur.execute(f"ALTER TABLE {s}.{name} "
+                        + ", ".join(f"ALTER COLUMN {c} SET STATISTICS {STATISTICS}" for c in ANALYZED[name]))
 
 
 def create_indexes(cur: Any, schema: str, tables: Iterable[str] | None = None) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from projections.framework import StoreRow, quote_ident, transaction
 from projections.lineage import bulk
-from projections.lineage.ddl import TABLES, create_indexes, create_tables
+from projections.lineage.ddl import ANALYZED, TABLES, create_indexes, create_tables
 from projections.lineage.facts import Declaration, EventFacts, declaration_of, facts_of
 from projections.lineage.rows import TableRows, event_row, rows_of
 from schemas.gcpolicy import collector_paused
@@ -219,23 +219,6 @@ def _split_columns(spec: str) -> list[str]:
     return [part for part in spec.split(",") if part.strip()]
 
 
-ANALYZED: dict[str, tuple[str, ...]] = {
-    "lots": ("id", "gtin", "lot"),
-    "lot_identifiers": ("lot_id", "identifier"),
-    "items": ("item", "lot_id"),
-    "lineage_events": ("event_key", "event_time", "position"),
-    "retractions": ("event_key",),
-    "lot_origins": ("lot_id", "event_key"),
-    "transformation_io": ("tkey", "event_key", "role", "lot_id", "item"),
-    "lot_edges": ("src", "dst", "tkey"),
-    "aggregations": ("event_key", "sscc", "action", "event_time", "lot_id", "item", "quantity"),
-    "movements": ("event_key", "kind"),
-    "movement_lines": ("event_key", "lot_id", "item"),
-    "movement_ssccs": ("event_key", "sscc"),
-}
-"""The columns that traces and the incremental projection join or filter on: a fresh build gathers statistics
-for these only (identifier arrays, documents, quantities and the like are only ever returned; statistics on
-them cost a third of ANALYZE's time and inform no plan). Autovacuum later analyses every column."""
 
 
 class BulkLoader:
