@@ -27,7 +27,7 @@ from tests.test_properties import PROPERTY_SETTINGS
 
 pytestmark = pytest.mark.skipif(not NATIVE, reason="the C extraction was not built (no C compiler at install time)")
 
-_LOT_COLUMN = {"items": 1, "lot_origins": 0, "transformation_io": 3, "aggregations": 4, "movement_lines": 1}
+_LOT_COLUMN = {"items": 1, "transformation_io": 3, "aggregations": 4, "movement_lines": 1}
 """Which field of each table's lines is a lot id."""
 
 

@@ -20,7 +20,7 @@
 
 #define PUT_LIT(b, lit) put((b), (lit), (Py_ssize_t)(sizeof(lit) - 1))
 
-enum { T_ITEMS, T_EVENTS, T_RETRACTIONS, T_ORIGINS, T_IO, T_AGG, T_MOVEMENTS, T_LINES, T_SSCCS, N_TABLES };
+enum { T_ITEMS, T_EVENTS, T_RETRACTIONS, T_IO, T_AGG, T_MOVEMENTS, T_LINES, T_SSCCS, N_TABLES };
 
 enum {
     K_ACTION, K_ILMD, K_BIZ_LOCATION, K_READ_POINT, K_ID, K_TRANSFORMATION_ID, K_INPUT_EPCS, K_INPUT_QTYS,
@@ -348,24 +348,6 @@ static int put_ref(Buf *b, const Ref *r) {
                : 0;
 }
 
-/* "<key>\t<lot id>\n" for each distinct lot id among `rs` (only those with no item when `lots_only`). */
-static int put_origins(Buf *b, Slice key, const Refs *rs, int lots_only) {
-    for (Py_ssize_t i = 0; i < rs->n; i++) {
-        PyObject *lid = rs->r[i].lid;
-        if (lid == NULL || (lots_only && rs->r[i].item != NULL)) continue;
-        int seen = 0;
-        for (Py_ssize_t j = 0; j < i && !seen; j++) {
-            PyObject *other = rs->r[j].lid;
-            seen = other != NULL && (!lots_only || rs->r[j].item == NULL) &&
-                   PyUnicode_Compare(other, lid) == 0;
-        }
-        if (seen) continue;
-        if (put_obj(b, lid) < 0 || put_sep(b, '\t') < 0 || put_slice(b, key) < 0 || put_sep(b, '\n') < 0)
-            return -1;
-    }
-    return 0;
-}
-
 /* facts._party: the first entry of the given type with a str member, as a COPY field. */
 static int put_party(Buf *b, PyObject *parties, const char *kind, int member) {
     if (parties != NULL && PyList_CheckExact(parties)) {
@@ -516,7 +498,6 @@ static int event(St *st, const Fields *f, PyObject *body) {
                          : 0;
         }
         buf_free(&tkey);
-        if (rc == 0) rc = put_origins(&st->out[T_ORIGINS], f->key, &b, 0);
     } else if (IS("AggregationEvent")) {
         PyObject *child_epcs = get(body, K_CHILD_EPCS), *parent_id, *parent = NULL;
         if (child_epcs == NULL && PyErr_Occurred()) return -1;
@@ -571,7 +552,6 @@ static int event(St *st, const Fields *f, PyObject *body) {
                 if (!seen) ssccs[n++] = s;
             }
         }
-        if (rc == 0 && str_eq(action, "ADD")) rc = put_origins(&st->out[T_ORIGINS], f->key, &a, 1);
         if (rc == 0) rc = movement(st, body, f->key, location, &a, ssccs, n, NULL);
     } else {  /* TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen */
         if ((rc = refs(st, body, K_EPCS, K_QTYS, ilmd, &a)) == 0)

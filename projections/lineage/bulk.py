@@ -125,7 +125,7 @@ def load(engine: Engine, schema: str, until: int, progress: Progress | None = No
 
 
 LANES: tuple[tuple[str, ...], ...] = (
-    ("lot_edges", "lineage_events", "items", "lot_origins", "retractions", "movements", "movement_lines"),
+    ("lot_edges", "lineage_events", "items", "retractions", "movements", "movement_lines"),
     ("transformation_io", "lots", "lot_identifiers", "aggregations", "movement_ssccs"),
 )
 """How :func:`finish` shares the tables between two connections: each lane indexes and analyses its tables

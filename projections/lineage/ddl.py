@@ -29,7 +29,6 @@ TABLES: dict[str, str] = {
                       f"location {TEXT}",
     "retractions": f"event_key {TEXT} NOT NULL, reason {TEXT}, corrective_ids text[] NOT NULL, "
                    "declared_at timestamptz, position bigint NOT NULL",
-    "lot_origins": f"lot_id integer NOT NULL, event_key {TEXT} NOT NULL",
     "transformation_io": f"tkey {TEXT} NOT NULL, event_key {TEXT} NOT NULL, role {TEXT} NOT NULL, "
                          f"lot_id integer, item {TEXT}, quantity numeric, uom {TEXT}",
     "lot_edges": f"src integer NOT NULL, dst integer NOT NULL, tkey {TEXT} NOT NULL",
@@ -48,7 +47,6 @@ INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS items_lot ON {s}.items (lot_id)",
     "CREATE UNIQUE INDEX IF NOT EXISTS lineage_events_pk ON {s}.lineage_events (event_key)",
     "CREATE UNIQUE INDEX IF NOT EXISTS retractions_pk ON {s}.retractions (event_key)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS lot_origins_pk ON {s}.lot_origins (lot_id, event_key)",
     "CREATE INDEX IF NOT EXISTS transformation_io_tkey ON {s}.transformation_io (tkey)",
     "CREATE INDEX IF NOT EXISTS transformation_io_event ON {s}.transformation_io (event_key)",
     "CREATE INDEX IF NOT EXISTS transformation_io_item ON {s}.transformation_io (item) WHERE item IS NOT NULL",
@@ -72,7 +70,6 @@ ANALYZED: dict[str, tuple[str, ...]] = {
     "items": ("item", "lot_id"),
     "lineage_events": ("event_key", "event_time", "position"),
     "retractions": ("event_key",),
-    "lot_origins": ("lot_id", "event_key"),
     "transformation_io": ("tkey", "event_key", "role", "lot_id", "item"),
     "lot_edges": ("src", "dst", "tkey"),
     "aggregations": ("event_key", "sscc", "action", "event_time", "lot_id", "item", "quantity"),

@@ -47,7 +47,7 @@ except ImportError:  # built only where a C compiler was present at install time
 NATIVE = _native is not None
 """Whether the C module (``projections/lineage/_extract_native.c``) was built for this installation."""
 
-STREAMED = ("items", "lineage_events", "retractions", "lot_origins", "transformation_io", "aggregations",
+STREAMED = ("items", "lineage_events", "retractions", "transformation_io", "aggregations",
             "movements", "movement_lines", "movement_ssccs")
 """The tables whose rows are complete as soon as their event is read (``lots`` and ``lot_identifiers`` are
 written once every event is: a lot's identifiers are all the texts seen for it)."""
@@ -258,12 +258,8 @@ class Extractor:
             io = out["transformation_io"]
             for r in self._refs(get("inputEPCList"), get("inputQuantityList"), ilmd, items):
                 io.append(f"{tkey}\t{key}\tin\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n")
-            origins: dict[str, None] = {}
             for r in self._refs(get("outputEPCList"), get("outputQuantityList"), ilmd, items):
                 io.append(f"{tkey}\t{key}\tout\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n")
-                if r[0] != NULL:
-                    origins[r[0]] = None
-            out["lot_origins"].extend(f"{lid}\t{key}\n" for lid in origins)
         elif etype == "AggregationEvent":
             child_epcs = get("childEPCs")
             children = self._refs(child_epcs, get("childQuantityList"), ilmd, items)
@@ -282,9 +278,6 @@ class Extractor:
             epcs = get("epcList")
             lines = self._refs(epcs, get("quantityList"), ilmd, items)
             ssccs = tuple(s for e in epcs if (s := self._sscc(e)) is not None) if type(epcs) is list else ()
-            if action == "ADD":
-                made = dict.fromkeys(r[0] for r in lines if r[0] != NULL and r[1] == NULL)
-                out["lot_origins"].extend(f"{lid}\t{key}\n" for lid in made)
             self._movement(out, key, body, location, lines, ssccs, None)
         else:  # TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen
             self._refs(get("epcList"), get("quantityList"), ilmd, items)

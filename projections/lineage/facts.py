@@ -84,7 +84,6 @@ class EventFacts:
     tz_offset: str
     lots: dict[LotKey, set[str]] = field(default_factory=dict)
     items: dict[str, LotKey] = field(default_factory=dict)
-    origins: list[LotKey] = field(default_factory=list)
     io: list[IOLine] = field(default_factory=list)
     agg: list[AggLine] = field(default_factory=list)
     movement: Movement | None = None
@@ -168,7 +167,6 @@ def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
         facts.io += [IOLine(tkey, "in", r) for r in c.refs(event.input_epc_list, event.input_quantity_list)]
         outs = c.refs(event.output_epc_list, event.output_quantity_list)
         facts.io += [IOLine(tkey, "out", r) for r in outs]
-        facts.origins += [r.lot for r in outs if r.lot is not None]
         return facts
     if t is EventType.AGGREGATION:
         children = c.refs(event.child_epcs, event.child_quantity_list)
@@ -185,8 +183,6 @@ def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
     if t is EventType.OBJECT:
         lines = c.refs(event.epc_list, event.quantity_list)
         ssccs = tuple(s for e in event.epc_list if (s := _sscc(e)) is not None)
-        if event.action is Action.ADD:
-            facts.origins += [r.lot for r in lines if r.lot is not None and r.item is None]
         facts.movement = _movement(event, lines, ssccs)
         return facts
     # TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen

@@ -36,7 +36,7 @@ log = structlog.get_logger("lotline.projections.lineage")
 NAME = "lineage"
 LIVE_SCHEMA = "lineage"
 
-_UNIQUE = {"lot_identifiers", "items", "lineage_events", "retractions", "lot_origins", "movements"}
+_UNIQUE = {"lot_identifiers", "items", "lineage_events", "retractions", "movements"}
 """Tables with a unique index: redelivered facts are dropped there (ON CONFLICT DO NOTHING)."""
 
 
@@ -60,7 +60,6 @@ def _lot_keys(facts: Iterable[EventFacts]) -> set[LotKey]:
     for f in facts:
         keys.update(f.lots)
         keys.update(f.items.values())
-        keys.update(f.origins)
     return keys
 
 

@@ -52,8 +52,6 @@ def rows_of(facts: Iterable[EventFacts], declarations: Iterable[Declaration], lo
                 out.add("lot_identifiers", (lid, text))
         for item, lot in f.items.items():
             out.add("items", (item, lot_id(lot)))
-        for lot in dict.fromkeys(f.origins):
-            out.add("lot_origins", (lot_id(lot), key))
         for io in f.io:
             out.add("transformation_io", (io.tkey, key, io.role, *_ref(io.ref, lot_id)))
         for a in f.agg:
