@@ -103,8 +103,9 @@ def edge_cases() -> list[EPCISEvent]:
                        biz_step="shipping", destination_list=(PartyRef("owning_party", pgln(24)),))
     agg_ship_bare = replace(aggregate("agg-ship-bare", Action.OBSERVE, pallet, [], minute=11),
                             biz_step="shipping")
-    recv = receive("recv-edge", [("FLOUR-E", 5, "KGM"), (urn, 1, "KGM")], supplier=30, minute=0,
-                   epcs=(dl_item,))
+    recv = receive("recv-edge", [("FLOUR-E", 5, "KGM"), (urn, 1, "KGM"),  # FLOUR-E by another name, 12 events on
+                                 ("https://id.gs1.org/01/10614141073464/10/FLOUR-E", 2, "KGM")],
+                   supplier=30, minute=0, epcs=(dl_item,))
     recv_nothing = receive("recv-nothing", [], supplier=31, minute=0, epcs=("urn:epc:id:sgln:0614141.00001.0",))
     add_lot = _obj("add-lot", 0, action=Action.ADD, biz_step="creating_class_instance",
                    quantity_list=(_q(lgtin("ORIG-E"), 10, "KGM"), _q(lgtin("ORIG-E"), 10, "KGM")),
@@ -154,19 +155,24 @@ def _shuffled_incremental(engine: Engine, schema: str) -> None:
         raw.close()
 
 
+@pytest.mark.parametrize("chunk", [bulk.CHUNK, 7], ids=["one chunk", "chunks of 7"])
 @pytest.mark.parametrize("native", [True, False], ids=["C extraction", "Python extraction"])
 def test_bulk_load_equals_the_incremental_projection(pg_store: PostgresEventStore,
-                                                        monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+                                                        monkeypatch: pytest.MonkeyPatch, native: bool,
+                                                        chunk: int) -> None:
+    """In chunks of 7, a lot's row is written before some of its identifiers are seen (the edge cases name lot
+    ABC by a Digital Link, then by its URN 15 events later), and items and lots meet across chunks."""
     if not native:  # as an installation without a C compiler runs it
         monkeypatch.setattr(extract, "_native", None)
+    monkeypatch.setattr(bulk, "CHUNK", chunk)
     _load(pg_store)
     engine = pg_store.engine
     project(engine)
     live = snapshot(engine, "lineage")
     assert all(live[t] for t in TABLES), [t for t in TABLES if not live[t]]
-    bulk = build_as_of(engine, pg_store.head())
-    assert bulk.rows == pg_store.head()
-    built = snapshot(engine, bulk.schema)
+    rebuilt = build_as_of(engine, pg_store.head())
+    assert rebuilt.rows == pg_store.head()
+    built = snapshot(engine, rebuilt.schema)
     for table in TABLES:
         assert built[table] == live[table], table
     _shuffled_incremental(engine, "shuffled")
