@@ -6,6 +6,7 @@ shuffled and redelivered; and a rebuild that fails, while loading or after, leav
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -210,7 +211,7 @@ def test_replay_from_zero_equals_live(pg_store: PostgresEventStore) -> None:
     assert not _schemas(engine, "lineage\\_%")  # staging tables, build and old schemas are gone
 
 
-@pytest.mark.parametrize("where", ["load", "finish"])
+@pytest.mark.parametrize("where", ["load", "load, after the last read", "finish"])
 def test_a_failed_rebuild_leaves_the_live_lineage_and_no_build_behind(pg_store: PostgresEventStore,
                                                                      monkeypatch: pytest.MonkeyPatch,
                                                                      where: str) -> None:
@@ -222,6 +223,9 @@ def test_a_failed_rebuild_leaves_the_live_lineage_and_no_build_behind(pg_store: 
     written: list[int] = []
 
     def failing_write(cur: Any, schema: str, rows: dict[str, list[str]]) -> None:
+        if where == "load, after the last read":  # the reader has read all four chunks by the time it fails
+            time.sleep(1.0)
+            raise RuntimeError("disk full")
         if written:  # the second chunk, with the first one COPYed in the same transaction
             raise RuntimeError("disk full")
         written.append(1)
@@ -232,7 +236,7 @@ def test_a_failed_rebuild_leaves_the_live_lineage_and_no_build_behind(pg_store: 
             raise RuntimeError("disk full")
         finish_table(cur, schema, table, analyzed)
 
-    if where == "load":
+    if where.startswith("load"):
         monkeypatch.setattr(bulk, "CHUNK", 100)
         monkeypatch.setattr(bulk, "write_rows", failing_write)
     else:
