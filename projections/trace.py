@@ -234,7 +234,7 @@ agg AS (
            coalesce(a.lot_id, it.lot_id) AS lot_id, ev.event_time AS at
       FROM held h
       CROSS JOIN LATERAL
-           (SELECT e.event_time FROM {s}.lineage_events e WHERE e.event_key = h.event_key OFFSET 0) ev
+           (SELECT m.event_time FROM {s}.movements m WHERE m.event_key = h.event_key OFFSET 0) ev
       CROSS JOIN LATERAL
            (SELECT * FROM {s}.aggregations x WHERE x.sscc = h.sscc AND x.event_time <= ev.event_time OFFSET 0) a
       LEFT JOIN LATERAL
@@ -265,12 +265,11 @@ lines AS (
     SELECT event_key, lot_id, uom, sscc, quantity FROM inside
 ),
 mv AS (
-SELECT ev.event_id, ev.event_key, ev.event_time, ev.tz_offset, l.gtin, l.lot, x.quantity::text AS quantity, x.uom,
+SELECT m.event_id, m.event_key, m.event_time, m.tz_offset, l.gtin, l.lot, x.quantity::text AS quantity, x.uom,
        m.party, m.party_location, m.location, coalesce(x.sscc, m.pallet) AS pallet, m.documents,
        EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = m.event_key) AS retracted
   FROM lines x
   JOIN {s}.movements m ON m.event_key = x.event_key AND m.kind = $3
-  JOIN {s}.lineage_events ev ON ev.event_key = x.event_key
   JOIN {s}.lots l ON l.id = x.lot_id
 )
 """

@@ -365,8 +365,13 @@ static int put_party(Buf *b, PyObject *parties, const char *kind, int member) {
 }
 
 /* Extractor._movement: a receipt or shipment that moves lines or SSCCs (distinct, in order). */
-static int movement(St *st, PyObject *body, Slice key, PyObject *location, const Refs *lines, PyObject **ssccs,
-                    Py_ssize_t n_ssccs, PyObject *pallet) {
+typedef struct {
+    Slice position, key, event_id, event_time, tz, etype;
+} Fields;
+
+static int movement(St *st, PyObject *body, const Fields *f, PyObject *location, const Refs *lines,
+                    PyObject **ssccs, Py_ssize_t n_ssccs, PyObject *pallet) {
+    const Slice key = f->key;
     PyObject *step = get(body, K_BIZ_STEP);
     const char *kind;
     int parties_k, member;
@@ -403,7 +408,9 @@ static int movement(St *st, PyObject *body, Slice key, PyObject *location, const
     if (rc == 0) rc = PUT_LIT(&json, "]");
     Buf *m = &st->out[T_MOVEMENTS];
     if (rc == 0)
-        rc = put_slice(m, key) < 0 || put_sep(m, '\t') < 0 || put(m, kind, (Py_ssize_t)strlen(kind)) < 0 ||
+        rc = put_slice(m, key) < 0 || put_sep(m, '\t') < 0 || put_slice(m, f->event_id) < 0 ||
+                     put_sep(m, '\t') < 0 || put_slice(m, f->event_time) < 0 || put_sep(m, '\t') < 0 ||
+                     put_slice(m, f->tz) < 0 || put_sep(m, '\t') < 0 || put(m, kind, (Py_ssize_t)strlen(kind)) < 0 ||
                      put_sep(m, '\t') < 0 || put_party(m, parties, "owning_party", member) < 0 ||
                      put_sep(m, '\t') < 0 || put_party(m, parties, "location", member) < 0 ||
                      put_sep(m, '\t') < 0 || put_obj(m, location) < 0 || put_sep(m, '\t') < 0 ||
@@ -448,10 +455,6 @@ static int location_id(PyObject *body, int k, PyObject **out) {
     return 0;
 }
 
-typedef struct {
-    Slice position, key, event_id, event_time, tz, etype;
-} Fields;
-
 /* Extractor._event for an ordinary event (the caller defers declarations). */
 static int event(St *st, const Fields *f, PyObject *body) {
     PyObject *bl, *rp, *location;
@@ -460,11 +463,7 @@ static int event(St *st, const Fields *f, PyObject *body) {
     if (rc != 0) return rc;
     location = bl != NULL && PyUnicode_GET_LENGTH(bl) > 0 ? bl : rp;
     Buf *e = &st->out[T_EVENTS];
-    if (put_slice(e, f->key) < 0 || put_sep(e, '\t') < 0 || put_slice(e, f->event_id) < 0 || put_sep(e, '\t') < 0 ||
-        put_slice(e, f->etype) < 0 || put_sep(e, '\t') < 0 || put_slice(e, f->event_time) < 0 ||
-        put_sep(e, '\t') < 0 || put_slice(e, f->tz) < 0 || put_sep(e, '\t') < 0 || put_slice(e, f->position) < 0 ||
-        put_sep(e, '\t') < 0 || put_obj(e, location) < 0 || put_sep(e, '\n') < 0)
-        return -1;
+    if (put_slice(e, f->key) < 0 || put_sep(e, '\n') < 0) return -1;
     PyObject *action = get(body, K_ACTION);
     if (action == NULL && PyErr_Occurred()) return -1;
     const Slice t = f->etype;
@@ -530,7 +529,7 @@ static int event(St *st, const Fields *f, PyObject *body) {
                          : 0;
         }
         if (rc == 0)
-            rc = movement(st, body, f->key, location, &a, &parent, a.n > 0 || parent == NULL ? 0 : 1,
+            rc = movement(st, body, f, location, &a, &parent, a.n > 0 || parent == NULL ? 0 : 1,
                           a.n > 0 ? parent : NULL);
     } else if (IS("ObjectEvent")) {
         PyObject *epcs = get(body, K_EPCS);
@@ -552,7 +551,7 @@ static int event(St *st, const Fields *f, PyObject *body) {
                 if (!seen) ssccs[n++] = s;
             }
         }
-        if (rc == 0) rc = movement(st, body, f->key, location, &a, ssccs, n, NULL);
+        if (rc == 0) rc = movement(st, body, f, location, &a, ssccs, n, NULL);
     } else {  /* TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen */
         if ((rc = refs(st, body, K_EPCS, K_QTYS, ilmd, &a)) == 0)
             rc = refs(st, body, K_CHILD_EPCS, K_CHILD_QTYS, ilmd, &b);

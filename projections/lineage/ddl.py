@@ -24,9 +24,7 @@ TABLES: dict[str, str] = {
             "identifiers text[] NOT NULL DEFAULT '{}'",  # denormalised from lot_identifiers for traces
     "lot_identifiers": f"lot_id integer NOT NULL, identifier {TEXT} NOT NULL",
     "items": f"item {TEXT} NOT NULL, lot_id integer NOT NULL",
-    "lineage_events": f"event_key {TEXT} NOT NULL, event_id {TEXT}, event_type {TEXT} NOT NULL, "
-                      f"event_time timestamptz NOT NULL, tz_offset {TEXT} NOT NULL, position bigint NOT NULL, "
-                      f"location {TEXT}",
+    "lineage_events": f"event_key {TEXT} NOT NULL",  # every event projected: a redelivery adds nothing
     "retractions": f"event_key {TEXT} NOT NULL, reason {TEXT}, corrective_ids text[] NOT NULL, "
                    "declared_at timestamptz, position bigint NOT NULL",
     "transformation_io": f"tkey {TEXT} NOT NULL, event_key {TEXT} NOT NULL, role {TEXT} NOT NULL, "
@@ -34,7 +32,8 @@ TABLES: dict[str, str] = {
     "lot_edges": f"src integer NOT NULL, dst integer NOT NULL, tkey {TEXT} NOT NULL",
     "aggregations": f"event_key {TEXT} NOT NULL, sscc {TEXT} NOT NULL, action {TEXT} NOT NULL, "
                     f"event_time timestamptz NOT NULL, lot_id integer, item {TEXT}, quantity numeric, uom {TEXT}",
-    "movements": f"event_key {TEXT} NOT NULL, kind {TEXT} NOT NULL, party {TEXT}, party_location {TEXT}, "
+    "movements": f"event_key {TEXT} NOT NULL, event_id {TEXT}, event_time timestamptz NOT NULL, "
+                 f"tz_offset {TEXT} NOT NULL, kind {TEXT} NOT NULL, party {TEXT}, party_location {TEXT}, "
                  f"location {TEXT}, documents jsonb NOT NULL, pallet {TEXT}",
     "movement_lines": f"event_key {TEXT} NOT NULL, lot_id integer, item {TEXT}, quantity numeric, uom {TEXT}",
     "movement_ssccs": f"event_key {TEXT} NOT NULL, sscc {TEXT} NOT NULL",
@@ -68,7 +67,7 @@ ANALYZED: dict[str, tuple[str, ...]] = {
     "lots": ("id", "gtin", "lot"),
     "lot_identifiers": ("lot_id", "identifier"),
     "items": ("item", "lot_id"),
-    "lineage_events": ("event_key", "event_time", "position"),
+    "lineage_events": ("event_key",),
     "retractions": ("event_key",),
     "transformation_io": ("tkey", "event_key", "role", "lot_id", "item"),
     "lot_edges": ("src", "dst", "tkey"),

@@ -247,7 +247,8 @@ class Extractor:
                 f"\t{NULL if type(at) is not str else copy_text(at)}\t{position}\n")
             return
         location = _location(body)
-        out["lineage_events"].append(f"{key}\t{event_id}\t{etype}\t{event_time}\t{tz}\t{position}\t{location}\n")
+        out["lineage_events"].append(f"{key}\n")
+        ev = f"{key}\t{event_id}\t{event_time}\t{tz}"
         action = body.get("action")
         ilmd = ilmd_lot(etype, action, body.get("ilmd"))
         items: dict[str, str] = {}
@@ -272,13 +273,13 @@ class Extractor:
                                for r in children)
                 elif action == "DELETE" and not child_epcs:  # a DELETE without children empties it
                     agg.append(f"{key}\t{parent}\tDELETE\t{event_time}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\n")
-            self._movement(out, key, body, location, children, () if children or parent is None else (parent,),
+            self._movement(out, ev, key, body, location, children, () if children or parent is None else (parent,),
                            parent if children else None)
         elif etype == "ObjectEvent":
             epcs = get("epcList")
             lines = self._refs(epcs, get("quantityList"), ilmd, items)
             ssccs = tuple(s for e in epcs if (s := self._sscc(e)) is not None) if type(epcs) is list else ()
-            self._movement(out, key, body, location, lines, ssccs, None)
+            self._movement(out, ev, key, body, location, lines, ssccs, None)
         else:  # TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen
             self._refs(get("epcList"), get("quantityList"), ilmd, items)
             self._refs(get("childEPCs"), get("childQuantityList"), ilmd, items)
@@ -287,9 +288,10 @@ class Extractor:
                 self._items.add((item, lid))
                 out["items"].append(f"{copy_text(item)}\t{lid}\n")
 
-    def _movement(self, out: dict[str, list[str]], key: str, body: dict[str, Any], location: str,
+    def _movement(self, out: dict[str, list[str]], ev: str, key: str, body: dict[str, Any], location: str,
                   lines: list[_REF], ssccs: Iterable[str], parent: str | None) -> None:
-        """``facts._movement``: receipts (sourceList) and shipments (destinationList) that move something."""
+        """``facts._movement``: receipts (sourceList) and shipments (destinationList) that move something;
+        ``ev`` is the event's key, id, time and offset as COPY fields, the first columns of its row."""
         step = body.get("bizStep")
         if step == RECEIVING:
             kind, parties, member = "receive", body.get("sourceList"), "source"
@@ -303,7 +305,7 @@ class Extractor:
         docs = body.get("bizTransactionList")
         documents = orjson.dumps([{"type": d.get("type"), "id": d.get("bizTransaction")} for d in docs
                                   if type(d) is dict] if type(docs) is list else []).decode()
-        out["movements"].append(f"{key}\t{kind}\t{_party(parties, 'owning_party', member)}\t"
+        out["movements"].append(f"{ev}\t{kind}\t{_party(parties, 'owning_party', member)}\t"
                                 f"{_party(parties, 'location', member)}\t{location}\t{copy_text(documents)}\t"
                                 f"{NULL if parent is None else parent}\n")
         out["movement_lines"].extend(f"{key}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in lines)

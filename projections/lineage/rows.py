@@ -37,7 +37,7 @@ def _ref(ref: LotRef, lot_id: LotId) -> tuple[int | None, str | None, Any, str |
 
 def event_row(f: EventFacts) -> tuple[Any, ...]:
     """The ``lineage_events`` row of ``f`` (which needs no lot ids: the projection registers events first)."""
-    return f.event_key, f.event_id, f.event_type, f.event_time, f.tz_offset, f.position, f.location
+    return (f.event_key,)
 
 
 def rows_of(facts: Iterable[EventFacts], declarations: Iterable[Declaration], lot_id: LotId) -> TableRows:
@@ -60,7 +60,8 @@ def rows_of(facts: Iterable[EventFacts], declarations: Iterable[Declaration], lo
         m = f.movement
         if m is not None:
             docs = json.dumps([{"type": t, "id": v} for t, v in m.documents])
-            out.add("movements", (key, m.kind, m.party, m.party_location, m.location, docs, m.parent))
+            out.add("movements", (key, f.event_id, f.event_time, f.tz_offset, m.kind, m.party, m.party_location,
+                                  m.location, docs, m.parent))
             for line in m.lines:
                 out.add("movement_lines", (key, *_ref(line, lot_id)))
             for sscc in dict.fromkeys(m.ssccs):
