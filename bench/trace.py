@@ -9,7 +9,7 @@
 3. Rebuild throughput: a simulated bakery of ``--events`` events is put in the store; raw COPY of the same
    event rows into a bare table is timed against ``projections.replay.rebuild`` (the stored JSON read out, its
    lineage rows extracted by the client and COPYed into bare tables, derive edges, index, analyse, catch up,
-   switch).
+   switch), in ``--pairs`` pairs (3), reporting the medians and the median of the pairs' ratios.
 
 Run: ``.venv/bin/python -m bench.trace`` (``--write`` updates the "Lineage traces" section of
 docs/performance.md; ``--rebuild-only`` runs step 3 alone).
@@ -154,26 +154,45 @@ def time_traces(engine: Engine, schema: str, layers: int, width: int, n: int,
     return _summary(ours, our_lots), _summary(raws, raw_lots)
 
 
-def rebuild_throughput(engine: Engine, n_events: int) -> dict[str, float]:
-    """Events/s of raw COPY of the event rows vs ``rebuild`` over the same rows."""
+def rebuild_throughput(engine: Engine, n_events: int, repeat: int = 1) -> dict[str, float]:
+    """Events/s of raw COPY of the event rows vs ``rebuild`` over the same rows: ``repeat`` pairs, each a COPY into
+    a fresh bare table then a rebuild (from the second on, one that replaces a lineage, as a replay does); the
+    medians, and the median of the pairs' ratios (a single COPY's time moved by up to 1.5× from one pair to the
+    next on the machines measured)."""
     t0 = time.perf_counter()
     rows = fill_store(engine, n_events, seed=9)
     generate_s = time.perf_counter() - t0
     raw = engine.raw_connection()
     try:
-        cur = raw.cursor()
-        dump = copy_to(cur, "COPY events TO STDOUT")
-        cur.execute("CREATE TABLE copy_baseline (LIKE events)")
-        raw.commit()
-        t0 = time.perf_counter()
-        copy_from(cur, "COPY copy_baseline FROM STDIN", dump)
-        raw.commit()
-        copy_s = time.perf_counter() - t0
+        dump = copy_to(raw.cursor(), "COPY events TO STDOUT")
     finally:
         raw.close()
-    result = rebuild(engine, batch_size=5000)
+    copies: list[float] = []
+    rebuilds: list[float] = []
+    for i in range(repeat):
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute("DROP TABLE IF EXISTS copy_baseline")
+            cur.execute("CREATE TABLE copy_baseline (LIKE events)")
+            cur.execute("CHECKPOINT")  # neither run pays for writing out the other's dirty pages
+            raw.commit()
+            t0 = time.perf_counter()
+            copy_from(cur, "COPY copy_baseline FROM STDIN", dump)
+            raw.commit()
+            copies.append(time.perf_counter() - t0)
+            cur.execute("DROP TABLE copy_baseline")
+            cur.execute("CHECKPOINT")
+            raw.commit()
+        finally:
+            raw.close()
+        rebuilds.append(rebuild(engine, batch_size=5000).seconds)
+        print(f"  pair {i + 1}: raw COPY {copies[-1]:.2f} s, rebuild {rebuilds[-1]:.2f} s, "
+              f"{copies[-1] / rebuilds[-1]:.2f}×", flush=True)
+    copy_s, rebuild_s = statistics.median(copies), statistics.median(rebuilds)
     return {"events": rows, "generate_s": generate_s, "copy_s": copy_s, "copy_rate": rows / copy_s,
-            "rebuild_s": result.seconds, "rebuild_rate": rows / result.seconds}
+            "rebuild_s": rebuild_s, "rebuild_rate": rows / rebuild_s, "pairs": repeat,
+            "ratio": statistics.median(c / r for c, r in zip(copies, rebuilds, strict=True))}
 
 
 def _edges(engine: Engine, schema: str) -> int:
@@ -214,11 +233,12 @@ def report(args: argparse.Namespace, layered: tuple[int, Timing, Timing], blende
         row(f"blended {args.layers}×{args.width:,}", *blended),
         "",
         *([] if rb is None else [
-            f"Rebuild: {int(rb['events']):,} simulated bakery events. Raw COPY of the same event rows into a bare "
-            f"table: {rb['copy_s']:.2f} s ({rb['copy_rate']:,.0f} rows/s). `lotline replay` (the stored JSON "
+            f"Rebuild: {int(rb['events']):,} simulated bakery events, {int(rb['pairs'])} pairs (medians). Raw COPY "
+            f"of the same event rows into a bare table: {rb['copy_s']:.2f} s ({rb['copy_rate']:,.0f} rows/s). "
+            f"`lotline replay` (the stored JSON "
             f"read out, lineage rows extracted by the client and COPYed, derive edges, build indexes, analyse, "
             f"switch schemas): {rb['rebuild_s']:.2f} s "
-            f"({rb['rebuild_rate']:,.0f} events/s), i.e. {rb['rebuild_rate'] / rb['copy_rate']:.2f}× raw COPY.",
+            f"({rb['rebuild_rate']:,.0f} events/s), i.e. {rb['ratio']:.2f}× raw COPY (median of the pairs' ratios).",
             ""]),
     ])
 
@@ -242,17 +262,18 @@ def main() -> None:
     p.add_argument("--skip-rebuild", action="store_true", help="time the traces only")
     p.add_argument("--write", action="store_true", help="update docs/performance.md")
     p.add_argument("--rebuild-only", action="store_true", help="only the rebuild against raw COPY (no graphs)")
+    p.add_argument("--pairs", type=int, default=3, help="raw COPY / rebuild pairs (medians are reported)")
     args = p.parse_args()
     configure_logging("console", "WARNING")
     if args.rebuild_only:
         with scratch_database() as url:
             engine = make_engine(url)
-            alone = rebuild_throughput(engine, args.events)
+            alone = rebuild_throughput(engine, args.events, args.pairs)
             engine.dispose()
         print(f"rebuild: {alone}")
-        print(f"raw COPY {alone['copy_s']:.2f} s ({alone['copy_rate']:,.0f} rows/s); rebuild "
-              f"{alone['rebuild_s']:.2f} s ({alone['rebuild_rate']:,.0f} events/s); "
-              f"{alone['rebuild_rate'] / alone['copy_rate']:.2f}× raw COPY")
+        print(f"medians of {args.pairs} pairs: raw COPY {alone['copy_s']:.2f} s ({alone['copy_rate']:,.0f} rows/s); "
+              f"rebuild {alone['rebuild_s']:.2f} s ({alone['rebuild_rate']:,.0f} events/s); "
+              f"{alone['ratio']:.2f}× raw COPY")
         return
     with scratch_database() as url:
         engine = make_engine(url)
@@ -268,7 +289,7 @@ def main() -> None:
         blended = (edges_b, ours_b, raw_b)
         print(f"blended: raw p50 {raw_b.p50_ms:.1f} p95 {raw_b.p95_ms:.1f} | trace p50 {ours_b.p50_ms:.1f} "
               f"p95 {ours_b.p95_ms:.1f} ms | lots {ours_b.lots_median} (max {ours_b.lots_max})", flush=True)
-        rb = None if args.skip_rebuild else rebuild_throughput(engine, args.events)
+        rb = None if args.skip_rebuild else rebuild_throughput(engine, args.events, args.pairs)
         print(f"rebuild: {rb}", flush=True)
         engine.dispose()
     text = report(args, layered, blended, rb)
