@@ -129,7 +129,8 @@ def edge_cases() -> list[EPCISEvent]:
                     source_list=(PartyRef("owning_party", "urn:lotline:party:b\\\u00e4cker"),))
     return [early_decl, exact, made, half_b, rework, commission, commission_url, pack, nested, not_sscc, unpack_one,
             empty, observe_agg, ship_pallet, agg_ship, agg_ship_bare, recv, recv_nothing, add_lot, txn, assoc,
-            wrong, half_a, declare(wrong, "did_not_occur", ("urn:lotline:test:none",)), declared_later]
+            wrong, half_a, declare(wrong, "did_not_occur", ("urn:lotline:test:none",)), declared_later,
+            declare(rework, "did_not_occur"), declare(half_b)]
 
 
 def _load(store: PostgresEventStore, n: int = 1500, seed: int = 4) -> None:

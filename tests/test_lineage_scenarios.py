@@ -140,6 +140,23 @@ def test_8_error_declaration_did_not_occur(runtime: Runtime) -> None:
     assert [m.event_id for m in fwd.retracted] == [eid("E5")]
 
 
+def test_8_a_retracted_transformation_leaves_the_lineage(runtime: Runtime) -> None:
+    """A transformation declared did_not_occur takes its edges with it, whether it stands alone or is one half of a
+    transformationID (the declaration arriving after the event, in a later projector batch)."""
+    mix = transform("mix", [("L1", 10, "KGM")], [("C1", 5, "CS")], minute=1)
+    half_in = transform("half-in", [("L2", 10, "KGM")], [], minute=2, transformation_id="urn:tx:bake")
+    half_in_too = transform("half-in-too", [("L3", 10, "KGM")], [], minute=2, transformation_id="urn:tx:bake")
+    half_out = transform("half-out", [], [("C2", 5, "CS")], minute=3, transformation_id="urn:tx:bake")
+    with LivePipeline(runtime) as live:
+        live.send([mix, half_in, half_in_too, half_out])
+        assert lots_of(tr(runtime.engine, "C1", "backward")) == {"C1": 0, "L1": 1}
+        assert lots_of(tr(runtime.engine, "C2", "backward")) == {"C2": 0, "L2": 1, "L3": 1}
+        live.send([declare(mix, "did_not_occur"), declare(half_in, "did_not_occur")])
+    assert lots_of(tr(runtime.engine, "C1", "backward")) == {"C1": 0}
+    assert lots_of(tr(runtime.engine, "L1", "forward")) == {"L1": 0}
+    assert lots_of(tr(runtime.engine, "C2", "backward")) == {"C2": 0, "L3": 1}
+
+
 def test_9_out_of_order_arrival_gives_the_in_order_answer(runtime: Runtime) -> None:
     pack = transform("pack", [("L1", 1000, "LBR")], [("C1", 100, "CS")], minute=10)
     shipment = ship("ship", [("C1", 100, "CS")], customer=DC1, minute=20)

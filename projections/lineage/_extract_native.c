@@ -462,13 +462,14 @@ static int event(St *st, const Fields *f, PyObject *body) {
     if (rc == 0) rc = location_id(body, K_READ_POINT, &rp);
     if (rc != 0) return rc;
     location = bl != NULL && PyUnicode_GET_LENGTH(bl) > 0 ? bl : rp;
-    Buf *e = &st->out[T_EVENTS];
-    if (put_slice(e, f->key) < 0 || put_sep(e, '\n') < 0) return -1;
+    Buf *e = &st->out[T_EVENTS];  /* the key; a transformation's tkey follows in its branch */
+    if (put_slice(e, f->key) < 0 || put_sep(e, '\t') < 0) return -1;
     PyObject *action = get(body, K_ACTION);
     if (action == NULL && PyErr_Occurred()) return -1;
     const Slice t = f->etype;
 #define IS(name) (t.n == (Py_ssize_t)(sizeof(name) - 1) && memcmp(t.s, name, sizeof(name) - 1) == 0)
     int transformation = IS("TransformationEvent");
+    if (!transformation && PUT_LIT(e, "\\N\n") < 0) return -1;
     PyObject *ilmd = ilmd_lot(body, action, transformation);
     if (ilmd == NULL && PyErr_Occurred()) return -1;
     PyDict_Clear(st->event_items);
@@ -486,6 +487,7 @@ static int event(St *st, const Fields *f, PyObject *body) {
             rc = PUT_LIT(&tkey, "tx:") < 0 || put_obj(&tkey, tid) < 0 ? -1 : 0;
         else
             rc = PUT_LIT(&tkey, "ev:") < 0 || put_slice(&tkey, f->key) < 0 ? -1 : 0;
+        if (rc == 0) rc = put(e, tkey.d, tkey.n) < 0 || put_sep(e, '\n') < 0 ? -1 : 0;
         Buf *io = &st->out[T_IO];
         for (int side = 0; rc == 0 && side < 2; side++) {
             const Refs *rs = side ? &b : &a;

@@ -24,7 +24,8 @@ TABLES: dict[str, str] = {
             "identifiers text[] NOT NULL DEFAULT '{}'",  # denormalised from lot_identifiers for traces
     "lot_identifiers": f"lot_id integer NOT NULL, identifier {TEXT} NOT NULL",
     "items": f"item {TEXT} NOT NULL, lot_id integer NOT NULL",
-    "lineage_events": f"event_key {TEXT} NOT NULL",  # every event projected: a redelivery adds nothing
+    # every event projected (so a redelivery adds nothing), with its transformation key (tkey) if it has one
+    "lineage_events": f"event_key {TEXT} NOT NULL, tkey {TEXT}",
     "retractions": f"event_key {TEXT} NOT NULL, reason {TEXT}, corrective_ids text[] NOT NULL, "
                    "declared_at timestamptz, position bigint NOT NULL",
     "transformation_io": f"tkey {TEXT} NOT NULL, event_key {TEXT} NOT NULL, role {TEXT} NOT NULL, "
@@ -47,11 +48,9 @@ INDEXES: tuple[str, ...] = (
     "CREATE UNIQUE INDEX IF NOT EXISTS lineage_events_pk ON {s}.lineage_events (event_key)",
     "CREATE UNIQUE INDEX IF NOT EXISTS retractions_pk ON {s}.retractions (event_key)",
     "CREATE INDEX IF NOT EXISTS transformation_io_tkey ON {s}.transformation_io (tkey)",
-    "CREATE INDEX IF NOT EXISTS transformation_io_event ON {s}.transformation_io (event_key)",
     "CREATE INDEX IF NOT EXISTS transformation_io_item ON {s}.transformation_io (item) WHERE item IS NOT NULL",
     "CREATE UNIQUE INDEX IF NOT EXISTS lot_edges_fwd ON {s}.lot_edges (src, dst, tkey)",
     "CREATE INDEX IF NOT EXISTS lot_edges_bwd ON {s}.lot_edges (dst, src)",
-    "CREATE INDEX IF NOT EXISTS lot_edges_tkey ON {s}.lot_edges (tkey)",
     "CREATE INDEX IF NOT EXISTS aggregations_sscc ON {s}.aggregations (sscc, event_time)",
     "CREATE INDEX IF NOT EXISTS aggregations_lot ON {s}.aggregations (lot_id)",
     "CREATE INDEX IF NOT EXISTS aggregations_item ON {s}.aggregations (item) WHERE item IS NOT NULL",

@@ -247,15 +247,17 @@ class Extractor:
                 f"\t{NULL if type(at) is not str else copy_text(at)}\t{position}\n")
             return
         location = _location(body)
-        out["lineage_events"].append(f"{key}\n")
         ev = f"{key}\t{event_id}\t{event_time}\t{tz}"
         action = body.get("action")
         ilmd = ilmd_lot(etype, action, body.get("ilmd"))
         items: dict[str, str] = {}
         get = body.get
+        if etype != "TransformationEvent":  # (a transformation's row names its tkey)
+            out["lineage_events"].append(f"{key}\t{NULL}\n")
         if etype == "TransformationEvent":
             tid = get("transformationID")
             tkey = copy_text(f"tx:{tid}") if type(tid) is str and tid else f"ev:{key}"
+            out["lineage_events"].append(f"{key}\t{tkey}\n")
             io = out["transformation_io"]
             for r in self._refs(get("inputEPCList"), get("inputQuantityList"), ilmd, items):
                 io.append(f"{tkey}\t{key}\tin\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n")

@@ -88,6 +88,7 @@ class EventFacts:
     agg: list[AggLine] = field(default_factory=list)
     movement: Movement | None = None
     location: str | None = None
+    tkey: str | None = None  # a TransformationEvent's transformation key
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,7 @@ def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
     c = _Collector(facts, event.stated_lot())
     t = event.type
     if t is EventType.TRANSFORMATION:
-        tkey = f"tx:{event.transformation_id}" if event.transformation_id else f"ev:{event_key}"
+        tkey = facts.tkey = f"tx:{event.transformation_id}" if event.transformation_id else f"ev:{event_key}"
         facts.io += [IOLine(tkey, "in", r) for r in c.refs(event.input_epc_list, event.input_quantity_list)]
         outs = c.refs(event.output_epc_list, event.output_quantity_list)
         facts.io += [IOLine(tkey, "out", r) for r in outs]

@@ -37,7 +37,7 @@ def _ref(ref: LotRef, lot_id: LotId) -> tuple[int | None, str | None, Any, str |
 
 def event_row(f: EventFacts) -> tuple[Any, ...]:
     """The ``lineage_events`` row of ``f`` (which needs no lot ids: the projection registers events first)."""
-    return (f.event_key,)
+    return f.event_key, f.tkey
 
 
 def rows_of(facts: Iterable[EventFacts], declarations: Iterable[Declaration], lot_id: LotId) -> TableRows:
