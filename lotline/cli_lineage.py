@@ -40,6 +40,7 @@ def project(until_idle: bool, batch_size: int, poll: float) -> None:
     import signal
 
     from projections.framework import Projector, Target
+    from projections.lineage.ddl import LayoutError
     from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
     from projections.recall.projection import RecallTarget
 
@@ -48,7 +49,11 @@ def project(until_idle: bool, batch_size: int, poll: float) -> None:
                           batch_size=batch_size, poll_interval_s=poll)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: projector.stop())
-    stats = projector.run(until_idle=until_idle)
+    try:
+        stats = projector.run(until_idle=until_idle)
+    except LayoutError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     click.echo(f"projected {stats.rows} events in {stats.batches} batches; lineage at store position "
                f"{stats.position or _position(rt.engine)}", err=True)
 

@@ -38,6 +38,7 @@ from projections.framework import (
     transaction,
     write_checkpoint,
 )
+from projections.lineage.ddl import LAYOUT, layout_of
 from projections.lineage.projection import LIVE_SCHEMA, NAME, BulkLoader, LineageProjection
 
 log = structlog.get_logger("lotline.replay")
@@ -209,15 +210,16 @@ def as_of_schema(position: int) -> str:
 
 def build_as_of(engine: Engine, position: int, *, batch_size: int = 5000,
                 progress: Progress | None = None) -> BuildResult:
-    """Build (or reuse) the lineage as known at store ``position`` in its own schema."""
+    """Build (or reuse) the lineage as known at store ``position`` in its own schema (one written by another
+    version of Lotline, in another :data:`~projections.lineage.ddl.LAYOUT`, is built again)."""
     import time
 
     started = time.perf_counter()
     position = min(position, store_head(engine))
     schema = as_of_schema(position)
     with transaction(engine) as cur:
-        exists = schema_exists(cur, schema)
-    if exists:
+        current = schema_exists(cur, schema) and layout_of(cur, schema) == LAYOUT
+    if current:
         return BuildResult(schema, position, 0, 0.0)
     tmp = f"lineage_asofbuild_{uuid.uuid4().hex[:8]}"
     with building(engine, tmp):

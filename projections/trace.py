@@ -32,6 +32,7 @@ from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from sqlalchemy.engine import Engine
 
 from projections.framework import quote_ident, schema_exists
+from projections.lineage.ddl import LAYOUT, layout_error, layout_of
 from projections.lineage.projection import LIVE_SCHEMA, NAME
 from schemas.gcpolicy import collector_paused
 from schemas.identifiers import LotKey
@@ -320,8 +321,11 @@ def trace(source: Engine | Any, lot: LotKey | str, direction: Direction | str, *
         cur = raw.cursor()
         try:
             result = _trace(raw, cur, schema, key, direction, movements)
-        except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
+        except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName,
+                psycopg2.errors.UndefinedColumn):
             raw.rollback()
+            if (found := layout_of(cur, schema)) != LAYOUT and schema_exists(cur, schema):
+                raise TraceError(str(layout_error(schema, found))) from None
             raise TraceError(f"no lineage in schema {schema!r}: run `lotline project` (or `lotline replay`)") from None
         if not alone:
             raw.commit()

@@ -79,3 +79,27 @@ def test_replay_and_as_of_from_the_command_line(runtime: Runtime, settings: Sett
     assert [s["event_id"] for s in then["shipments"]] == [eid("s1"), eid("s2")]
     code, out, err = _run(settings, "replay", "--position", "5")
     assert code == 0 and "built as of store position 5" in out, err
+
+
+def test_a_lineage_of_another_layout_asks_for_a_replay(runtime: Runtime, settings: Settings) -> None:
+    """A lineage written by another version of Lotline (here: a movements table without eventTime, the layout's
+    mark changed) is refused by the projector and by traces, which name the command that rebuilds it; an as-of
+    lineage in the old layout is built again; `lotline replay` mends the live one."""
+    runtime.store.append([to_new_event(e) for e in EVENTS])
+    assert _run(settings, "project", "--until-idle")[0] == 0
+    assert _run(settings, "trace", "forward", "10614141073464/L1", "--position", "5")[0] == 0
+    with runtime.engine.begin() as conn:
+        for schema in ("lineage", "lineage_asof_p5"):
+            conn.exec_driver_sql(f"ALTER TABLE {schema}.movements DROP COLUMN event_time")
+            conn.exec_driver_sql(f"COMMENT ON SCHEMA {schema} IS 'lotline lineage layout 0123456789ab'")
+    code, _, err = _run(settings, "project", "--until-idle")
+    assert code == 2 and "written by another version of Lotline (tables of layout 0123456789ab" in err, err
+    assert "lotline replay" in err
+    code, out, err = _run(settings, "trace", "forward", "10614141073464/L1")
+    assert code == 2 and out == "" and "layout 0123456789ab" in err and "lotline replay" in err, err
+    code, out, err = _run(settings, "trace", "forward", "10614141073464/L1", "--position", "5")
+    assert code == 0 and [s["event_id"] for s in json.loads(out)["shipments"]] == [eid("s1"), eid("s2")], err
+    assert _run(settings, "replay")[0] == 0
+    code, out, err = _run(settings, "trace", "forward", "10614141073464/L1")
+    assert code == 0 and [s["event_id"] for s in json.loads(out)["shipments"]] == [eid("s1"), eid("s2")], err
+    assert _run(settings, "project", "--until-idle")[0] == 0

@@ -8,6 +8,7 @@ into bare tables (design-notes: "bulk load, indexes after").
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -88,17 +89,49 @@ per unit, and the lineage's plans need row counts, distinct counts and the commo
 not fine histograms. A rebuild's ANALYZE takes half the time (docs/performance.md, "Rebuild")."""
 
 
+LAYOUT = hashlib.sha256(repr((TABLES, INDEXES, ANALYZED, STATISTICS)).encode()).hexdigest()[:12]
+"""The layout of the tables this version writes and reads, recorded on the schema that holds them (its comment)
+when they are created. A lineage is disposable, so a new layout needs no migration, only a replay: a lineage in
+another layout is refused with that said (:class:`LayoutError`), where it would otherwise fail on a missing
+column, or worse, be written in two layouts."""
+
+_COMMENT = "lotline lineage layout "
+
+
+class LayoutError(RuntimeError):
+    """A lineage schema written by another version of Lotline, in tables of another layout."""
+
+
+def layout_of(cur: Any, schema: str) -> str | None:
+    """The layout recorded on ``schema`` (None: none, or no such schema)."""
+    cur.execute("SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s", (schema,))
+    row = cur.fetchone()
+    comment = None if row is None else row[0]
+    return comment[len(_COMMENT):] if comment and comment.startswith(_COMMENT) else None
+
+
+def layout_error(schema: str, found: str | None) -> LayoutError:
+    return LayoutError(f"the lineage in schema {schema!r} was written by another version of Lotline (tables of "
+                       f"layout {found or 'unrecorded'}; this version's are {LAYOUT}): rebuild it from the store "
+                       "with `lotline replay`")
+
+
 def create_tables(cur: Any, schema: str) -> None:
-    """Create the lineage tables in ``schema`` (bare: no indexes)."""
+    """Create the lineage tables in ``schema`` (bare: no indexes) and record their :data:`LAYOUT`; raises
+    :class:`LayoutError` if it holds lineage tables of another layout."""
     s = quote_ident(schema)
     cur.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
     cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))
-    present = {r[0] for r in cur.fetchall()}
+    present = {r[0] for r in cur.fetchall()} & set(TABLES)
+    if present and (found := layout_of(cur, schema)) != LAYOUT:
+        raise layout_error(schema, found)
     for name, columns in TABLES.items():
         if name not in present:
             cur.execute(f"CREATE TABLE {s}.{name} ({columns})")
             cur.execute(f"ALTER TABLE {s}.{name} "
                         + ", ".join(f"ALTER COLUMN {c} SET STATISTICS {STATISTICS}" for c in ANALYZED[name]))
+    if not present:
+        cur.execute(f"COMMENT ON SCHEMA {s} IS %s", (_COMMENT + LAYOUT,))
 
 
 def create_indexes(cur: Any, schema: str, tables: Iterable[str] | None = None) -> None:
