@@ -57,10 +57,8 @@ INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS aggregations_item ON {s}.aggregations (item) WHERE item IS NOT NULL",
     "CREATE UNIQUE INDEX IF NOT EXISTS movements_pk ON {s}.movements (event_key)",
     "CREATE INDEX IF NOT EXISTS movement_lines_lot ON {s}.movement_lines (lot_id)",
-    "CREATE INDEX IF NOT EXISTS movement_lines_event ON {s}.movement_lines (event_key)",
     "CREATE INDEX IF NOT EXISTS movement_lines_item ON {s}.movement_lines (item) WHERE item IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS movement_ssccs_sscc ON {s}.movement_ssccs (sscc)",
-    "CREATE INDEX IF NOT EXISTS movement_ssccs_event ON {s}.movement_ssccs (event_key)",
 )
 
 ANALYZED: dict[str, tuple[str, ...]] = {
