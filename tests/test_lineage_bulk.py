@@ -127,10 +127,15 @@ def edge_cases() -> list[EPCISEvent]:
                               ("EXACT-E3", "0", "KGM")], supplier=32, minute=15, doc="PO\\1 \u00e9\u4e2d")
     exact = replace(exact, biz_location="urn:epc:id:sgln:0614141.00001.caf\u00e9\\x", event_id=None,
                     source_list=(PartyRef("owning_party", "urn:lotline:party:b\\\u00e4cker"),))
+    # a transformation whose input is a serial item that only a later commissioning names the lot of
+    item_later = "urn:epc:id:sgtin:0614141.107346.3001"
+    uses_item = replace(transform("uses-item", [], [("OUT-E3", 2, "CS")], minute=16), input_epc_list=(item_later,))
+    names_item = _obj("names-item", 17, action=Action.ADD, biz_step="commissioning", epc_list=(item_later,),
+                      ilmd={"lotNumber": "LATE-LOT"})
     return [early_decl, exact, made, half_b, rework, commission, commission_url, pack, nested, not_sscc, unpack_one,
             empty, observe_agg, ship_pallet, agg_ship, agg_ship_bare, recv, recv_nothing, add_lot, txn, assoc,
             wrong, half_a, declare(wrong, "did_not_occur", ("urn:lotline:test:none",)), declared_later,
-            declare(rework, "did_not_occur"), declare(half_b)]
+            declare(rework, "did_not_occur"), declare(half_b), uses_item, names_item]
 
 
 def _load(store: PostgresEventStore, n: int = 1500, seed: int = 4) -> None:
@@ -172,6 +177,9 @@ def test_bulk_load_equals_the_incremental_projection(pg_store: PostgresEventStor
     project(engine)
     live = snapshot(engine, "lineage")
     assert all(live[t] for t in TABLES), [t for t in TABLES if not live[t]]
+    late = [(src, dst) for src, dst, _ in live["lot_edges"] if dst.endswith("/OUT-E3")]
+    assert late == [("10614141073464/LATE-LOT", "10614141073464/OUT-E3")]  # the item's lot, named later
+    assert not [e for e in live["lot_edges"] if e[0].endswith("/OUT-E2")]  # the rework was retracted
     rebuilt = build_as_of(engine, pg_store.head())
     assert rebuilt.rows == pg_store.head()
     built = snapshot(engine, rebuilt.schema)

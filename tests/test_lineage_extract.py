@@ -27,8 +27,9 @@ from tests.test_properties import PROPERTY_SETTINGS
 
 pytestmark = pytest.mark.skipif(not NATIVE, reason="the C extraction was not built (no C compiler at install time)")
 
-_LOT_COLUMN = {"items": 1, "transformation_io": 3, "aggregations": 4, "movement_lines": 1}
-"""Which field of each table's lines is a lot id."""
+_LOT_COLUMNS = {"items": (1,), "transformation_io": (3,), "aggregations": (4,), "movement_lines": (1,),
+                "lot_edges": (0, 1)}
+"""Which fields of each table's lines are lot ids."""
 
 
 def _extract(chunks: list[bytes], native: bool) -> dict[str, list[tuple[str, ...]]] | type[Exception]:
@@ -46,8 +47,9 @@ def _extract(chunks: list[bytes], native: bool) -> dict[str, list[tuple[str, ...
         for text in texts:
             for line in text[table].decode().splitlines():
                 fields = line.split("\t")
-                if table in _LOT_COLUMN and fields[_LOT_COLUMN[table]] != "\\N":
-                    fields[_LOT_COLUMN[table]] = lot_of[fields[_LOT_COLUMN[table]]]
+                for i in _LOT_COLUMNS.get(table, ()):
+                    if fields[i] != "\\N":
+                        fields[i] = lot_of[fields[i]]
                 rows.append(tuple(fields))
         out[table] = sorted(rows)
     out["lots"] = sorted(tuple(line.split("\t")[1:]) for line in lots.splitlines())

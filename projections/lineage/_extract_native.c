@@ -20,7 +20,7 @@
 
 #define PUT_LIT(b, lit) put((b), (lit), (Py_ssize_t)(sizeof(lit) - 1))
 
-enum { T_ITEMS, T_EVENTS, T_RETRACTIONS, T_IO, T_AGG, T_MOVEMENTS, T_LINES, T_SSCCS, N_TABLES };
+enum { T_ITEMS, T_EVENTS, T_RETRACTIONS, T_IO, T_AGG, T_MOVEMENTS, T_LINES, T_SSCCS, T_EDGES, N_TABLES };
 
 enum {
     K_ACTION, K_ILMD, K_BIZ_LOCATION, K_READ_POINT, K_ID, K_TRANSFORMATION_ID, K_INPUT_EPCS, K_INPUT_QTYS,
@@ -348,6 +348,31 @@ static int put_ref(Buf *b, const Ref *r) {
                : 0;
 }
 
+/* Whether the i-th ref of `rs` is the first of its lot. */
+static int first_of(const Refs *rs, Py_ssize_t i) {
+    for (Py_ssize_t k = 0; k < i; k++)
+        if (rs->r[k].lid == rs->r[i].lid || PyUnicode_Compare(rs->r[k].lid, rs->r[i].lid) == 0) return 0;
+    return 1;
+}
+
+/* Extractor._edges: the lot_edges rows of a transformation that stands alone (no transformationID) and names
+ * the lot of everything it uses: each distinct (input lot, output lot). */
+static int put_edges(Buf *b, const Refs *in, const Refs *out, const Buf *tkey) {
+    for (Py_ssize_t i = 0; i < in->n; i++)
+        if (in->r[i].lid == NULL) return 0;
+    for (Py_ssize_t j = 0; j < out->n; j++)
+        if (out->r[j].lid == NULL) return 0;
+    for (Py_ssize_t i = 0; i < in->n; i++) {
+        if (!first_of(in, i)) continue;
+        for (Py_ssize_t j = 0; j < out->n; j++)
+            if (first_of(out, j) &&
+                (put_obj(b, in->r[i].lid) < 0 || put_sep(b, '\t') < 0 || put_obj(b, out->r[j].lid) < 0 ||
+                 put_sep(b, '\t') < 0 || put(b, tkey->d, tkey->n) < 0 || put_sep(b, '\n') < 0))
+                return -1;
+    }
+    return 0;
+}
+
 /* facts._party: the first entry of the given type with a str member, as a COPY field. */
 static int put_party(Buf *b, PyObject *parties, const char *kind, int member) {
     if (parties != NULL && PyList_CheckExact(parties)) {
@@ -483,7 +508,8 @@ static int event(St *st, const Fields *f, PyObject *body) {
             goto done;
         Buf tkey;
         buf_init(&tkey);
-        if (tid != NULL && PyUnicode_CheckExact(tid) && PyUnicode_GET_LENGTH(tid) > 0)
+        int alone = !(tid != NULL && PyUnicode_CheckExact(tid) && PyUnicode_GET_LENGTH(tid) > 0);
+        if (!alone)
             rc = PUT_LIT(&tkey, "tx:") < 0 || put_obj(&tkey, tid) < 0 ? -1 : 0;
         else
             rc = PUT_LIT(&tkey, "ev:") < 0 || put_slice(&tkey, f->key) < 0 ? -1 : 0;
@@ -498,6 +524,7 @@ static int event(St *st, const Fields *f, PyObject *body) {
                          ? -1
                          : 0;
         }
+        if (rc == 0 && alone) rc = put_edges(&st->out[T_EDGES], &a, &b, &tkey);
         buf_free(&tkey);
     } else if (IS("AggregationEvent")) {
         PyObject *child_epcs = get(body, K_CHILD_EPCS), *parent_id, *parent = NULL;

@@ -14,8 +14,8 @@ Before, the same rules ran as set-based SQL over the stored JSON (``INSERT ... S
 ``jsonb_to_record``): parsing the bodies alone cost the server about what COPYing them costs, and it ran on
 the core the COPYs needed (docs/performance.md, "Rebuild").
 
-Then :func:`finish` derives ``lot_edges`` (:func:`~projections.lineage.projection.edges_sql`, the statement
-the incremental projection runs per transformation) and builds indexes and statistics, on two connections.
+Then :func:`finish` completes ``lot_edges`` (:func:`finish_table`) and builds indexes and statistics, on two
+connections.
 Nothing reads the build schema before the caller renames it into place, so its intermediate commits are never
 seen; a build that fails is dropped, one whose process died is dropped by the next rebuild.
 """
@@ -73,10 +73,10 @@ def write_rows(cur: Any, schema: str, rows: Mapping[str, bytes]) -> None:
 
 
 WRITERS: tuple[tuple[str, ...], ...] = (
-    ("lineage_events", "movements", "movement_ssccs", "items"),
+    ("lineage_events", "movements", "movement_ssccs", "items", "lot_edges"),
     ("transformation_io", "aggregations", "movement_lines", "retractions"),
 )
-"""The tables each of the load's two writers COPYs (bakery: 18 and 21 MB of text per 100K events)."""
+"""The tables each of the load's two writers COPYs (bakery: 22 and 21 MB of text per 100K events)."""
 
 _DONE = object()
 
@@ -144,21 +144,27 @@ def load(engine: Engine, schema: str, until: int, progress: Progress | None = No
 
 
 LANES: tuple[tuple[str, ...], ...] = (
-    ("lot_edges", "lineage_events", "items", "retractions", "movements", "movement_lines"),
-    ("transformation_io", "lots", "lot_identifiers", "aggregations", "movement_ssccs"),
+    ("lot_edges", "lots", "lot_identifiers", "items", "retractions", "movements", "movement_lines"),
+    ("transformation_io", "lineage_events", "aggregations", "movement_ssccs"),
 )
 """How :func:`finish` shares the tables between two connections: each lane indexes and analyses its tables
-in order (``lot_edges``, derived from the loaded ``transformation_io``, ``items`` and ``retractions``, first);
-the two lanes are about equal in work."""
+in order (``lot_edges`` first, completed from the loaded ``transformation_io``, ``items`` and
+``retractions``); the two lanes are about equal in work."""
 
 
 def finish_table(cur: Any, schema: str, table: str, analyzed: tuple[str, ...]) -> None:
-    """Index and analyse one loaded table (``lot_edges``: derive it first), in a transaction with
-    :func:`settings`."""
+    """Index and analyse one loaded table, in a transaction with :func:`settings`. ``lot_edges`` is completed
+    first: the extraction wrote the edges of the transformations that stand alone and name the lots of all they
+    use (:func:`~projections.lineage.extract._edges`), which loses those of retracted ones here; the edges of
+    the others (a shared transformationID, a serial item whose lot another event names) are derived as the
+    incremental projection derives them (:func:`~projections.lineage.projection.edges_sql`)."""
     from projections.lineage.projection import edges_sql  # the projection module builds on this one
 
     if table == "lot_edges":
-        cur.execute(edges_sql(schema, only_dirty=False))
+        s = quote_ident(schema)
+        cur.execute(f"DELETE FROM {s}.lot_edges WHERE tkey IN (SELECT 'ev:' || event_key FROM {s}.retractions)")
+        cur.execute(edges_sql(schema, keys=f"t.tkey IN (SELECT tkey FROM {s}.transformation_io WHERE "
+                                           "tkey LIKE 'tx:%' OR lot_id IS NULL)"))
     create_indexes(cur, schema, (table,))
     cur.execute(f"ANALYZE {quote_ident(schema)}.{table} ({', '.join(analyzed)})")
 

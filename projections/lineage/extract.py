@@ -48,7 +48,7 @@ NATIVE = _native is not None
 """Whether the C module (``projections/lineage/_extract_native.c``) was built for this installation."""
 
 STREAMED = ("items", "lineage_events", "retractions", "transformation_io", "aggregations",
-            "movements", "movement_lines", "movement_ssccs")
+            "movements", "movement_lines", "movement_ssccs", "lot_edges")
 """The tables whose rows are complete as soon as their event is read (``lots`` and ``lot_identifiers`` are
 written once every event is: a lot's identifiers are all the texts seen for it)."""
 
@@ -107,6 +107,18 @@ def _location(body: dict[str, Any]) -> str:
 
 
 _REF = tuple[str, str, str, str]  # COPY fields: lot id, item, quantity, uom
+
+
+def _edges(ins: list[_REF], outs: list[_REF], tkey: str) -> list[str]:
+    """The ``lot_edges`` rows of a transformation that stands alone (no transformationID) and names the lot of
+    everything it uses: each distinct (input lot, output lot). The edges of the others (a transformationID
+    shared by several events, a serial item whose lot a later event reveals) are derived in SQL once every
+    fact is loaded (:func:`projections.lineage.bulk.finish_table`), as the incremental projection derives
+    them."""
+    if any(r[0] == NULL for r in ins) or any(r[0] == NULL for r in outs):
+        return []
+    dsts = dict.fromkeys(r[0] for r in outs)
+    return [f"{a}\t{b}\t{tkey}\n" for a in dict.fromkeys(r[0] for r in ins) for b in dsts]
 
 
 @dataclass(slots=True)
@@ -256,13 +268,16 @@ class Extractor:
             out["lineage_events"].append(f"{key}\t{NULL}\n")
         if etype == "TransformationEvent":
             tid = get("transformationID")
-            tkey = copy_text(f"tx:{tid}") if type(tid) is str and tid else f"ev:{key}"
+            alone = not (type(tid) is str and tid)
+            tkey = f"ev:{key}" if alone else copy_text(f"tx:{tid}")
             out["lineage_events"].append(f"{key}\t{tkey}\n")
             io = out["transformation_io"]
-            for r in self._refs(get("inputEPCList"), get("inputQuantityList"), ilmd, items):
-                io.append(f"{tkey}\t{key}\tin\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n")
-            for r in self._refs(get("outputEPCList"), get("outputQuantityList"), ilmd, items):
-                io.append(f"{tkey}\t{key}\tout\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n")
+            ins = self._refs(get("inputEPCList"), get("inputQuantityList"), ilmd, items)
+            outs = self._refs(get("outputEPCList"), get("outputQuantityList"), ilmd, items)
+            io.extend(f"{tkey}\t{key}\tin\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in ins)
+            io.extend(f"{tkey}\t{key}\tout\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in outs)
+            if alone:
+                out["lot_edges"].extend(_edges(ins, outs, tkey))
         elif etype == "AggregationEvent":
             child_epcs = get("childEPCs")
             children = self._refs(child_epcs, get("childQuantityList"), ilmd, items)

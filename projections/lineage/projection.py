@@ -63,10 +63,16 @@ def _lot_keys(facts: Iterable[EventFacts]) -> set[LotKey]:
     return keys
 
 
-def edges_sql(schema: str, *, only_dirty: bool) -> str:
-    """The statement deriving ``lot_edges`` from non-retracted transformation facts (all, or ``%(k)s`` keys)."""
+DIRTY = "t.tkey = ANY(%(k)s)"
+"""The transformations :func:`edges_sql` derives in a batch of the incremental projection: the keys ``%(k)s``."""
+
+
+def edges_sql(schema: str, *, keys: str) -> str:
+    """The statement deriving ``lot_edges`` from non-retracted transformation facts, of the transformations that
+    ``keys``, a condition on ``t.tkey``, selects (:data:`DIRTY`, or those a rebuild's extraction left)."""
     s = quote_ident(schema)
-    where = "t.tkey = ANY(%(k)s) AND " if only_dirty else ""
+    only_dirty = keys == DIRTY
+    where = f"{keys} AND "
     # io is inlined into both sides of the join: materialised, it has no statistics, and a rebuild's plan
     # took 0.5% of its rows per role and merge-joined 1M text keys sorted on disk (1M events: 5.9 s, now 3.7 s)
     return (
@@ -181,7 +187,7 @@ class LineageProjection:
         if dirty:
             keys = sorted(dirty)
             cur.execute(stale_edges_sql(schema), {"k": keys})
-            cur.execute(edges_sql(schema, only_dirty=True), {"k": keys})
+            cur.execute(edges_sql(schema, keys=DIRTY), {"k": keys})
 
 
     @staticmethod
