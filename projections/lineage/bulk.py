@@ -114,9 +114,9 @@ def load(engine: Engine, schema: str, until: int, progress: Progress | None = No
     extractor = Extractor()
     read: queue.Queue[Any] = queue.Queue(maxsize=2)
     stop = threading.Event()
-    with transaction(engine) as reader, transaction(engine) as first, transaction(engine) as second, \
-            ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(1) as lane0, ThreadPoolExecutor(1) as lane1:
-        writers = ((lane0, first), (lane1, second))
+    with transaction(engine) as reader, transaction(engine) as cur0, transaction(engine) as cur1, \
+            ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(1) as thread0, ThreadPoolExecutor(1) as thread1:
+        writers = ((thread0, cur0), (thread1, cur1))  # each writer's COPYs in order, on its own connection
         producer = pool.submit(_produce, read_chunks(reader, until), read, stop)
         pending: list[Future[None]] = []
         try:
@@ -126,15 +126,15 @@ def load(engine: Engine, schema: str, until: int, progress: Progress | None = No
                 rows = extractor.chunk(data)
                 for done in pending:
                     done.result()
-                pending = [lane.submit(write_rows, cur, schema, {t: rows[t] for t in tables})
-                           for (lane, cur), tables in zip(writers, WRITERS, strict=True)]
+                pending = [thread.submit(write_rows, cur, schema, {t: rows[t] for t in tables})
+                           for (thread, cur), tables in zip(writers, WRITERS, strict=True)]
                 if progress is not None:
                     progress(extractor.events, until)
             for done in pending:
                 done.result()
             lots, identifiers = extractor.lots()
-            pending = [lane0.submit(write_rows, first, schema, {"lots": lots.encode()}),
-                       lane1.submit(write_rows, second, schema, {"lot_identifiers": identifiers.encode()})]
+            pending = [thread0.submit(write_rows, cur0, schema, {"lots": lots.encode()}),
+                       thread1.submit(write_rows, cur1, schema, {"lot_identifiers": identifiers.encode()})]
             for done in pending:
                 done.result()
         finally:

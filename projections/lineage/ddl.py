@@ -78,8 +78,8 @@ ANALYZED: dict[str, tuple[str, ...]] = {
 for these only (identifier arrays, documents, quantities and the like are only ever returned; statistics on
 them cost a third of ANALYZE's time and inform no plan). Autovacuum later analyses every column.
 
-Each is gathered with a sample of :data:`STATISTICS` (set on the column, so a build, the projector's statistics
-keeper and autovacuum gather the same)."""
+Each at statistics target :data:`STATISTICS` (set on the column, so a build, the projector's statistics keeper
+and autovacuum gather the same)."""
 
 STATISTICS = 50
 """The statistics target of the :data:`ANALYZED` columns (PostgreSQL's default is 100): ANALYZE samples 300 rows
@@ -87,11 +87,12 @@ per unit, and the lineage's plans need row counts, distinct counts and the commo
 not fine histograms. A rebuild's ANALYZE takes half the time (docs/performance.md, "Rebuild")."""
 
 
-LAYOUT = hashlib.sha256(repr((TABLES, INDEXES, ANALYZED, STATISTICS)).encode()).hexdigest()[:12]
-"""The layout of the tables this version writes and reads, recorded on the schema that holds them (its comment)
-when they are created. A lineage is disposable, so a new layout needs no migration, only a replay: a lineage in
-another layout is refused with that said (:class:`LayoutError`), where it would otherwise fail on a missing
-column, or worse, be written in two layouts."""
+LAYOUT = hashlib.sha256(repr(TABLES).encode()).hexdigest()[:12]
+"""The layout of the tables this version writes and reads (a digest of their columns), recorded on the schema
+that holds them (its comment) when they are created. A lineage is disposable, so a new layout needs no
+migration, only a replay: a lineage in another layout is refused with that said (:class:`LayoutError`), where
+it would otherwise fail on a missing column, or worse, be written in two layouts. (Indexes and statistics
+targets are left out: an index missing from an older lineage is created when a projector starts on it.)"""
 
 _COMMENT = "lotline lineage layout "
 
@@ -109,6 +110,7 @@ def layout_of(cur: Any, schema: str) -> str | None:
 
 
 def layout_error(schema: str, found: str | None) -> LayoutError:
+    """The error that names the layout found on ``schema`` and the command that rebuilds it."""
     return LayoutError(f"the lineage in schema {schema!r} was written by another version of Lotline (tables of "
                        f"layout {found or 'unrecorded'}; this version's are {LAYOUT}): rebuild it from the store "
                        "with `lotline replay`")
