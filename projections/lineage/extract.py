@@ -264,13 +264,11 @@ class Extractor:
         ilmd = ilmd_lot(etype, action, body.get("ilmd"))
         items: dict[str, str] = {}
         get = body.get
-        if etype != "TransformationEvent":  # (a transformation's row names its tkey)
-            out["lineage_events"].append(f"{key}\t{NULL}\n")
+        tkey = NULL  # lineage_events names a transformation's key
         if etype == "TransformationEvent":
             tid = get("transformationID")
             alone = not (type(tid) is str and tid)
             tkey = f"ev:{key}" if alone else copy_text(f"tx:{tid}")
-            out["lineage_events"].append(f"{key}\t{tkey}\n")
             io = out["transformation_io"]
             ins = self._refs(get("inputEPCList"), get("inputQuantityList"), ilmd, items)
             outs = self._refs(get("outputEPCList"), get("outputQuantityList"), ilmd, items)
@@ -300,6 +298,7 @@ class Extractor:
         else:  # TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen
             self._refs(get("epcList"), get("quantityList"), ilmd, items)
             self._refs(get("childEPCs"), get("childQuantityList"), ilmd, items)
+        out["lineage_events"].append(f"{key}\t{tkey}\n")
         for item, lid in items.items():  # facts.items: per event the last reference of an item wins
             if (item, lid) not in self._items:
                 self._items.add((item, lid))
