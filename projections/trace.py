@@ -7,7 +7,8 @@ A trace is one prepared statement (:data:`TRACE`), so one snapshot, on one conne
 * each lot reached with its GTIN, lot number and identifiers;
 * as one JSON value on a trailing row, the movements of those lots: shipments (forward) or receipts
   (backward), direct or inside an SSCC whose contents are its non-retracted ADDs minus DELETEs as of the
-  movement's eventTime, and the store position the lineage reflects.
+  movement's eventTime (SSCCs inside it included, at any depth), and the store position the lineage
+  reflects.
 
 Parties are computed in Python: the distinct counterparties of those movements.
 
@@ -222,22 +223,61 @@ direct AS (
       FROM its CROSS JOIN LATERAL
            (SELECT * FROM {s}.movement_lines y WHERE y.lot_id IS NULL AND y.item = its.item OFFSET 0) ml
 ),
-held AS MATERIALIZED (  -- (movement, sscc) pairs where the sscc ever held one of the lots
+held_lots AS (  -- SSCCs that ever held one of the lots
+    SELECT a.sscc FROM ids CROSS JOIN LATERAL
+           (SELECT y.sscc FROM {s}.aggregations y WHERE y.lot_id = ids.id OFFSET 0) a
+    UNION SELECT a.sscc FROM its CROSS JOIN LATERAL
+           (SELECT y.sscc FROM {s}.aggregations y WHERE y.item = its.item OFFSET 0) a
+),
+up(ssccs, seen) AS (  -- and the SSCCs that ever held those, level by level (cases on a pallet), as arrays
+    SELECT a, a FROM (SELECT array_agg(sscc) AS a FROM held_lots) h
+    UNION ALL
+    SELECT n.a, u.seen || n.a
+      FROM up u CROSS JOIN LATERAL
+           (SELECT array_agg(DISTINCT y.sscc) AS a FROM unnest(u.ssccs) x(sscc) CROSS JOIN LATERAL
+                   (SELECT y.sscc FROM {s}.aggregations y WHERE y.child_sscc = x.sscc OFFSET 0) y
+             WHERE y.sscc <> ALL (u.seen)) n
+     WHERE n.a IS NOT NULL
+),
+held AS MATERIALIZED (  -- (movement, sscc) pairs where the sscc ever held one of the lots, at any depth
     SELECT DISTINCT ms.event_key, ms.sscc
-      FROM (SELECT a.sscc FROM ids CROSS JOIN LATERAL
-              (SELECT y.sscc FROM {s}.aggregations y WHERE y.lot_id = ids.id OFFSET 0) a
-            UNION SELECT a.sscc FROM its CROSS JOIN LATERAL
-              (SELECT y.sscc FROM {s}.aggregations y WHERE y.item = its.item OFFSET 0) a) x
+      FROM (SELECT unnest(ssccs) AS sscc FROM up) x
       CROSS JOIN LATERAL (SELECT y.event_key, y.sscc FROM {s}.movement_ssccs y WHERE y.sscc = x.sscc OFFSET 0) ms
 ),
-agg AS (
-    SELECT h.event_key, h.sscc, a.action, a.quantity, a.uom, a.event_time, a.lot_id AS own_lot,
-           coalesce(a.lot_id, it.lot_id) AS lot_id, ev.event_time AS at
+tree(event_key, root, sscc, at) AS (  -- each moved SSCC, and the SSCCs inside it as of the movement, any depth
+    SELECT h.event_key, h.sscc, h.sscc, ev.event_time
       FROM held h
       CROSS JOIN LATERAL
            (SELECT m.event_time FROM {s}.movements m WHERE m.event_key = h.event_key OFFSET 0) ev
+    UNION
+    SELECT t.event_key, t.root, c.child_sscc, t.at
+      FROM tree t
       CROSS JOIN LATERAL
-           (SELECT * FROM {s}.aggregations x WHERE x.sscc = h.sscc AND x.event_time <= ev.event_time OFFSET 0) a
+           (SELECT a.child_sscc FROM {s}.aggregations a
+             WHERE a.sscc = t.sscc AND a.child_sscc IS NOT NULL AND a.action = 'ADD' AND a.event_time <= t.at
+               AND NOT EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = a.event_key)
+               AND NOT EXISTS (  -- taken off, or the parent emptied, since (or at) the ADD
+                   SELECT 1 FROM {s}.aggregations d
+                    WHERE d.sscc = t.sscc AND d.action = 'DELETE' AND d.event_time >= a.event_time
+                      AND d.event_time <= t.at
+                      AND (d.child_sscc = a.child_sscc
+                           OR (d.child_sscc IS NULL AND d.lot_id IS NULL AND d.item IS NULL AND d.quantity IS NULL))
+                      AND NOT EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = d.event_key))
+            OFFSET 0) c
+),
+inner_roots AS (SELECT DISTINCT event_key, sscc FROM tree WHERE sscc <> root),
+nodes AS (  -- each SSCC once per movement, under the outermost moved SSCC holding it (a shipment may name both)
+    SELECT DISTINCT ON (t.event_key, t.sscc) t.event_key, t.root, t.sscc, t.at
+      FROM tree t LEFT JOIN inner_roots i ON i.event_key = t.event_key AND i.sscc = t.root
+     ORDER BY t.event_key, t.sscc, i.sscc IS NOT NULL, t.root
+),
+agg AS (
+    SELECT n.event_key, n.root, n.sscc, a.action, a.quantity, a.uom, a.event_time, a.lot_id AS own_lot,
+           coalesce(a.lot_id, it.lot_id) AS lot_id, n.at
+      FROM nodes n
+      CROSS JOIN LATERAL
+           (SELECT * FROM {s}.aggregations x
+             WHERE x.sscc = n.sscc AND x.event_time <= n.at AND x.child_sscc IS NULL OFFSET 0) a
       LEFT JOIN LATERAL
            (SELECT y.lot_id FROM {s}.items y WHERE a.lot_id IS NULL AND y.item = a.item OFFSET 0) it ON true
      WHERE NOT EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = a.event_key)
@@ -246,8 +286,8 @@ cleared AS (  -- last time before the movement each (sscc, lot) was emptied: DEL
     SELECT event_key, sscc, lot_id, max(event_time) AS at FROM agg
      WHERE action = 'DELETE' AND quantity IS NULL GROUP BY 1, 2, 3
 ),
-inside AS (
-    SELECT a.event_key, a.lot_id, a.uom, a.sscc,
+inside AS (  -- per SSCC node; reported under its root, the SSCC the movement names
+    SELECT a.event_key, a.lot_id, a.uom, a.sscc, a.root,
            sum(CASE a.action WHEN 'ADD' THEN a.quantity ELSE -a.quantity END) AS quantity,
            bool_or(a.action = 'ADD') AS added
       FROM agg a
@@ -256,18 +296,18 @@ inside AS (
      WHERE a.lot_id IN (SELECT id FROM ids)
        AND a.event_time > coalesce(c.at, '-infinity') AND a.event_time > coalesce(cl.at, '-infinity')
        AND NOT (a.action = 'DELETE' AND a.quantity IS NULL)
-     GROUP BY 1, 2, 3, 4
+     GROUP BY 1, 2, 3, 4, 5
     HAVING bool_or(a.action = 'ADD')
        AND (coalesce(sum(CASE a.action WHEN 'ADD' THEN a.quantity ELSE -a.quantity END), 1) > 0)
 ),
 lines AS (
     SELECT event_key, lot_id, uom, sscc, sum(quantity) AS quantity FROM direct GROUP BY 1, 2, 3, 4
     UNION ALL
-    SELECT event_key, lot_id, uom, sscc, quantity FROM inside
+    SELECT event_key, lot_id, uom, root, sum(quantity) FROM inside GROUP BY 1, 2, 3, 4
 ),
 mv AS (
 SELECT m.event_id, m.event_key, m.event_time, m.tz_offset, l.gtin, l.lot, x.quantity::text AS quantity, x.uom,
-       m.party, m.party_location, m.location, coalesce(x.sscc, m.pallet) AS pallet, m.documents,
+       m.party, m.party_location, m.location, coalesce(m.pallet, x.sscc) AS pallet, m.documents,
        EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = m.event_key) AS retracted
   FROM lines x
   JOIN {s}.movements m ON m.event_key = x.event_key AND m.kind = '{kind}'

@@ -93,6 +93,10 @@ def edge_cases() -> list[EPCISEvent]:
                          minute=6)
     unpack_one = aggregate("unpack-one", Action.DELETE, pallet, [("OUT-E2", 1, "CS")], minute=7)
     empty = aggregate("empty", Action.DELETE, pallet2, [], minute=8)
+    unnest = replace(aggregate("unnest", Action.DELETE, pallet, [], minute=8), child_epcs=(pallet2,))
+    ship_cases = replace(aggregate("ship-cases", Action.ADD, sscc(904), [("OUT-E1", 1, "CS")], minute=10),
+                         child_epcs=(pallet2, sscc(903), pallet2), biz_step="shipping",
+                         destination_list=(PartyRef("owning_party", pgln(25)),))
     observe_agg = aggregate("observe-agg", Action.OBSERVE, pallet, [("OUT-E1", 1, "CS")], minute=8)
     ship_pallet = ship("ship-pallet", customer=21, minute=9, epcs=(pallet, sscc(903), pallet, sg2),
                        items=[("OUT-E1", 1, "CS")])
@@ -133,7 +137,8 @@ def edge_cases() -> list[EPCISEvent]:
     names_item = _obj("names-item", 17, action=Action.ADD, biz_step="commissioning", epc_list=(item_later,),
                       ilmd={"lotNumber": "LATE-LOT"})
     return [early_decl, exact, made, half_b, rework, commission, commission_url, pack, nested, not_sscc, unpack_one,
-            empty, observe_agg, ship_pallet, agg_ship, agg_ship_bare, recv, recv_nothing, add_lot, txn, assoc,
+            empty, unnest, ship_cases, observe_agg, ship_pallet, agg_ship, agg_ship_bare, recv, recv_nothing, add_lot,
+            txn, assoc,
             wrong, half_a, declare(wrong, "did_not_occur", ("urn:lotline:test:none",)), declared_later,
             declare(rework, "did_not_occur"), declare(half_b), uses_item, names_item]
 

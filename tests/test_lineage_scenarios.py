@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lotline.wiring import Runtime
 from projections.trace import UnknownLot, trace
-from schemas.model import Action
+from schemas.model import Action, PartyRef
 from tests.lineage_builders import (
     LivePipeline,
     aggregate,
@@ -114,6 +116,48 @@ def test_7_pallet_contents_are_adds_minus_deletes_at_ship_time(runtime: Runtime)
     fwd = tr(runtime.engine, "C1", "forward")
     assert moves_of(fwd) == [("C1", pgln(DC3), 25, "006141410000000012"), ("C1", pgln(STORE9), 10, None)]
     assert [p.party for p in fwd.parties] == [pgln(DC3), pgln(STORE9)]
+    live.__exit__()
+
+
+def test_7_nested_pallets_cases_with_sscc_inside_a_shipped_pallet(runtime: Runtime) -> None:
+    """Cases that carry their own SSCC, aggregated onto a pallet SSCC (a logistics hierarchy): shipping the pallet
+    ships what is inside its cases as of the shipping time, at any depth, once, and under the pallet's SSCC."""
+    pallet, case1, case2, case3, box = sscc(10), sscc(11), sscc(12), sscc(13), sscc(14)
+    cases_onto_pallet = replace(aggregate("cases-on", Action.ADD, pallet, [], minute=3),
+                                child_epcs=(case1, case2, case3))
+    case3_off = replace(aggregate("case3-off", Action.DELETE, pallet, [], minute=4), child_epcs=(case3,))
+    live = LivePipeline(runtime).__enter__()
+    live.send([
+        aggregate("pack-c1", Action.ADD, case1, [("A", 10, "CS")], minute=1),
+        aggregate("pack-c2", Action.ADD, case2, [("B", 5, "CS")], minute=1),
+        aggregate("pack-c3", Action.ADD, case3, [("C", 7, "CS")], minute=1),
+        aggregate("pack-box", Action.ADD, box, [("D", 2, "CS")], minute=1),
+        replace(aggregate("box-in-c2", Action.ADD, case2, [], minute=2), child_epcs=(box,)),  # three levels
+        cases_onto_pallet, case3_off,
+        # the shipment names the pallet and, as some systems do, a case on it as well: counted once
+        ship("ship-pallet", customer=DC1, minute=5, epcs=(pallet, case1)),
+        aggregate("late-add", Action.ADD, case1, [("E", 1, "CS")], minute=9),  # after the truck left
+    ])
+    on_pallet = "006141410000000104"
+    assert moves_of(tr(runtime.engine, "A", "forward")) == [("A", pgln(DC1), 10, on_pallet)]
+    assert moves_of(tr(runtime.engine, "B", "forward")) == [("B", pgln(DC1), 5, on_pallet)]
+    assert moves_of(tr(runtime.engine, "D", "forward")) == [("D", pgln(DC1), 2, on_pallet)]
+    assert moves_of(tr(runtime.engine, "C", "forward")) == []  # its case came off before shipping
+    assert moves_of(tr(runtime.engine, "E", "forward")) == []
+    # an AggregationEvent that ships its child SSCCs on a pallet; received by DC2 as a pallet of cases
+    live.send([
+        aggregate("pack-c3-again", Action.ADD, case3, [("C", 3, "CS")], minute=20),
+        replace(aggregate("agg-ship", Action.ADD, sscc(20), [], minute=21), child_epcs=(case3,),
+                biz_step="shipping", destination_list=(PartyRef("owning_party", pgln(DC2)),)),
+        receive("dc2-receives", [], supplier=1, minute=22, epcs=(sscc(20),)),
+    ])
+    assert moves_of(tr(runtime.engine, "C", "forward")) == [("C", pgln(DC2), 10, "006141410000000203")]
+    back = tr(runtime.engine, "C", "backward")
+    assert moves_of(back) == [("C", pgln(1), 10, "006141410000000203")]
+    # an error declaration takes a case off the pallet again, retroactively
+    live.send([declare(cases_onto_pallet, "did_not_occur")])
+    assert moves_of(tr(runtime.engine, "A", "forward")) == [("A", pgln(DC1), 10, "006141410000000111")]
+    assert moves_of(tr(runtime.engine, "B", "forward")) == []
     live.__exit__()
 
 

@@ -340,6 +340,28 @@ static int sscc_of(St *st, PyObject *text, PyObject **out) {
 
 /* -- one event ------------------------------------------------------------------------------------------ */
 
+/* The distinct SSCCs an EPC list names, in order (borrowed, in a new array the caller frees; *n of them).
+ * Anything but a list names none. */
+static int ssccs_in(St *st, PyObject *epcs, PyObject ***out, Py_ssize_t *n) {
+    *out = NULL;
+    *n = 0;
+    if (epcs == NULL || !PyList_CheckExact(epcs) || PyList_GET_SIZE(epcs) == 0) return 0;
+    if ((*out = PyMem_Malloc((size_t)PyList_GET_SIZE(epcs) * sizeof(PyObject *))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(epcs); i++) {
+        PyObject *s;
+        int rc = sscc_of(st, PyList_GET_ITEM(epcs, i), &s);
+        if (rc != 0) return rc;
+        if (s == NULL) continue;
+        int seen = 0;
+        for (Py_ssize_t j = 0; j < *n && !seen; j++) seen = PyUnicode_Compare((*out)[j], s) == 0;
+        if (!seen) (*out)[(*n)++] = s;
+    }
+    return 0;
+}
+
 /* A lot-content line's last four fields: lot id, item, quantity, uom. */
 static int put_ref(Buf *b, const Ref *r) {
     return put_obj(b, r->lid) < 0 || put_sep(b, '\t') < 0 || put_obj(b, r->item) < 0 || put_sep(b, '\t') < 0 ||
@@ -530,6 +552,8 @@ static int event(St *st, const Fields *f, PyObject *body) {
         PyObject *child_epcs = get(body, K_CHILD_EPCS), *parent_id, *parent = NULL;
         if (child_epcs == NULL && PyErr_Occurred()) return -1;
         if ((rc = refs(st, body, K_CHILD_EPCS, K_CHILD_QTYS, ilmd, &a)) != 0) goto done;
+        Py_ssize_t n = 0;  /* SSCCs among the children: cases on the pallet */
+        if ((rc = ssccs_in(st, child_epcs, &ssccs, &n)) != 0) goto done;
         if ((parent_id = get(body, K_PARENT_ID)) == NULL && PyErr_Occurred()) {
             rc = -1;
             goto done;
@@ -540,47 +564,34 @@ static int event(St *st, const Fields *f, PyObject *body) {
             goto done;
         int add = str_eq(action, "ADD"), del = str_eq(action, "DELETE");
         Buf *g = &st->out[T_AGG];
+#define AGG_HEAD(act)                                                                                        \
+    (put_slice(g, f->key) < 0 || put_sep(g, '\t') < 0 || put_obj(g, parent) < 0 || put_sep(g, '\t') < 0 || \
+     put_obj(g, act) < 0 || put_sep(g, '\t') < 0 || put_slice(g, f->event_time) < 0 || put_sep(g, '\t') < 0)
         if (parent != NULL && (add || del)) {
             for (Py_ssize_t i = 0; rc == 0 && i < a.n; i++)
-                rc = put_slice(g, f->key) < 0 || put_sep(g, '\t') < 0 || put_obj(g, parent) < 0 ||
-                             put_sep(g, '\t') < 0 || put_obj(g, action) < 0 || put_sep(g, '\t') < 0 ||
-                             put_slice(g, f->event_time) < 0 || put_sep(g, '\t') < 0 || put_ref(g, &a.r[i]) < 0 ||
+                rc = AGG_HEAD(action) || put_ref(g, &a.r[i]) < 0 || PUT_LIT(g, "\t\\N\n") < 0 ? -1 : 0;
+            for (Py_ssize_t i = 0; rc == 0 && i < n; i++)
+                rc = AGG_HEAD(action) || PUT_LIT(g, "\\N\t\\N\t\\N\t\\N\t") < 0 || put_obj(g, ssccs[i]) < 0 ||
                              put_sep(g, '\n') < 0
                          ? -1
                          : 0;
             int no_children = child_epcs == NULL || child_epcs == Py_None ||
                               (PyList_CheckExact(child_epcs) && PyList_GET_SIZE(child_epcs) == 0);
             if (rc == 0 && a.n == 0 && del && no_children)  /* a DELETE without children empties it */
-                rc = put_slice(g, f->key) < 0 || put_sep(g, '\t') < 0 || put_obj(g, parent) < 0 ||
-                             PUT_LIT(g, "\tDELETE\t") < 0 || put_slice(g, f->event_time) < 0 ||
-                             PUT_LIT(g, "\t\\N\t\\N\t\\N\t\\N\n") < 0
-                         ? -1
-                         : 0;
+                rc = AGG_HEAD(action) || PUT_LIT(g, "\\N\t\\N\t\\N\t\\N\t\\N\n") < 0 ? -1 : 0;
         }
+#undef AGG_HEAD
+        /* a shipment or receipt of the children it lists, on the parent; else of the parent and its contents */
+        int listed = a.n > 0 || n > 0;
         if (rc == 0)
-            rc = movement(st, body, f, location, &a, &parent, a.n > 0 || parent == NULL ? 0 : 1,
-                          a.n > 0 ? parent : NULL);
+            rc = listed || parent == NULL ? movement(st, body, f, location, &a, ssccs, n, listed ? parent : NULL)
+                                          : movement(st, body, f, location, &a, &parent, 1, NULL);
     } else if (IS("ObjectEvent")) {
         PyObject *epcs = get(body, K_EPCS);
         if (epcs == NULL && PyErr_Occurred()) return -1;
         if ((rc = refs(st, body, K_EPCS, K_QTYS, ilmd, &a)) != 0) goto done;
         Py_ssize_t n = 0;
-        if (epcs != NULL && PyList_CheckExact(epcs) && PyList_GET_SIZE(epcs) > 0) {
-            ssccs = PyMem_Malloc((size_t)PyList_GET_SIZE(epcs) * sizeof(PyObject *));
-            if (ssccs == NULL) {
-                PyErr_NoMemory();
-                rc = -1;
-                goto done;
-            }
-            for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(epcs); i++) {
-                PyObject *s;
-                if ((rc = sscc_of(st, PyList_GET_ITEM(epcs, i), &s)) != 0 || s == NULL) continue;
-                int seen = 0;
-                for (Py_ssize_t j = 0; j < n && !seen; j++) seen = PyUnicode_Compare(ssccs[j], s) == 0;
-                if (!seen) ssccs[n++] = s;
-            }
-        }
-        if (rc == 0) rc = movement(st, body, f, location, &a, ssccs, n, NULL);
+        if ((rc = ssccs_in(st, epcs, &ssccs, &n)) == 0) rc = movement(st, body, f, location, &a, ssccs, n, NULL);
     } else {  /* TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen */
         if ((rc = refs(st, body, K_EPCS, K_QTYS, ilmd, &a)) == 0)
             rc = refs(st, body, K_CHILD_EPCS, K_CHILD_QTYS, ilmd, &b);

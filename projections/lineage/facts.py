@@ -11,7 +11,8 @@ transformation edges and retractions are resolved in SQL, over all facts, when t
   transformation), else by the event itself.
 * Movements: receipts (bizStep ``receiving``) and shipments (bizStep ``shipping``) of ObjectEvents and
   AggregationEvents, with their lots, quantities, SSCCs, parties and reference documents.
-* Aggregation lines: children added to or deleted from a parent (pallet) SSCC.
+* Aggregation lines: children (lot content, or SSCCs: cases on a pallet) added to or deleted from a
+  parent (pallet) SSCC.
 * Declarations: an error declaration retracts its event (same key).
 """
 
@@ -56,11 +57,13 @@ class Movement:
 
 @dataclass(frozen=True, slots=True)
 class AggLine:
-    """A child added to or deleted from a parent; ``ref`` None on a DELETE that empties the parent."""
+    """A child added to or deleted from a parent: lot content (``ref``), or an SSCC (``child``: a case on a
+    pallet, whose own contents travel with it); neither on a DELETE that empties the parent."""
 
     sscc: str
     action: str  # "ADD" | "DELETE"
     ref: LotRef | None
+    child: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,15 +174,17 @@ def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
         return facts
     if t is EventType.AGGREGATION:
         children = c.refs(event.child_epcs, event.child_quantity_list)
+        cases = tuple(dict.fromkeys(s for e in event.child_epcs if (s := _sscc(e)) is not None))
         parent = _sscc(event.parent_id) if event.parent_id else None
         if parent is not None and event.action in (Action.ADD, Action.DELETE):
             action = event.action.value
-            if children:
-                facts.agg += [AggLine(parent, action, r) for r in children]
-            elif event.action is Action.DELETE and not event.child_epcs:
+            facts.agg += [AggLine(parent, action, r) for r in children]
+            facts.agg += [AggLine(parent, action, None, case) for case in cases]
+            if event.action is Action.DELETE and not children and not event.child_epcs:
                 facts.agg.append(AggLine(parent, "DELETE", None))  # DELETE without children empties it
-        facts.movement = _movement(event, children, () if children or parent is None else (parent,),
-                                   parent if children else None)
+        # a shipment or receipt of the children it lists, on the parent; else of the parent and its contents
+        facts.movement = _movement(event, children, cases if children or cases or parent is None else (parent,),
+                                   parent if children or cases else None)
         return facts
     if t is EventType.OBJECT:
         lines = c.refs(event.epc_list, event.quantity_list)
