@@ -12,6 +12,7 @@ from schemas.model import Action, PartyRef
 from tests.lineage_builders import (
     LivePipeline,
     aggregate,
+    append_and_project,
     declare,
     eid,
     harvest,
@@ -159,6 +160,28 @@ def test_7_nested_pallets_cases_with_sscc_inside_a_shipped_pallet(runtime: Runti
     assert moves_of(tr(runtime.engine, "A", "forward")) == [("A", pgln(DC1), 10, "006141410000000111")]
     assert moves_of(tr(runtime.engine, "B", "forward")) == []
     live.__exit__()
+
+
+def test_7_nesting_that_goes_deep_or_in_a_circle_still_ends_and_counts_once(runtime: Runtime) -> None:
+    """Six boxes, each inside the next, the lot in the innermost; and, as bad data can say, a pallet inside the
+    case it holds: traces end, and each shipment counts its lots once."""
+    boxes = [sscc(30 + i) for i in range(6)]
+    pallet, case = sscc(40), sscc(41)
+    events = [aggregate("box-0", Action.ADD, boxes[0], [("D", 4, "CS")], minute=1)]
+    events += [replace(aggregate(f"box-{i}", Action.ADD, boxes[i], [], minute=1), child_epcs=(boxes[i - 1],))
+               for i in range(1, 6)]
+    events += [
+        ship("ship-boxes", customer=DC1, minute=2, epcs=(boxes[5],)),
+        aggregate("case", Action.ADD, case, [("A", 5, "CS")], minute=1),
+        replace(aggregate("case-on-pallet", Action.ADD, pallet, [], minute=2), child_epcs=(case,)),
+        replace(aggregate("pallet-in-case", Action.ADD, case, [], minute=3), child_epcs=(pallet,)),
+        ship("ship-pallet", customer=DC2, minute=4, epcs=(pallet,)),
+        ship("ship-both", customer=DC3, minute=5, epcs=(case, pallet)),
+    ]
+    append_and_project(runtime.store, events)
+    assert moves_of(tr(runtime.engine, "D", "forward")) == [("D", pgln(DC1), 4, "006141410000000357")]
+    assert moves_of(tr(runtime.engine, "A", "forward")) == [("A", pgln(DC2), 5, "006141410000000401"),
+                                                            ("A", pgln(DC3), 5, "006141410000000401")]
 
 
 def test_8_error_declaration_incorrect_data_with_corrective_event(runtime: Runtime) -> None:
