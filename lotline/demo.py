@@ -17,6 +17,9 @@ from projections.demo_answers import answer_three_questions
 from projections.framework import Projector, Target
 from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
 
+DEMO_LOADS = 1 / 3
+"""The demo's ``load_probability``: its shipments show SSCCs inside SSCCs (pallets in a load) as well."""
+
 
 def _progress(console: Console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -27,7 +30,9 @@ def publish_bakery(rt: Runtime, n_events: int, seed: int, console: Console) -> i
     """Publish ``n_events`` simulated bakery events; returns how many the broker acknowledged."""
     with _progress(console) as progress, rt.publisher() as pub:
         task = progress.add_task("publishing bakery events", total=n_events)
-        for event in simulate(config_for_events(n_events, seed=seed), limit=n_events):
+        # a third of the multi-pallet shipments travel as one load SSCC holding its pallets' SSCCs
+        for event in simulate(config_for_events(n_events, seed=seed, load_probability=DEMO_LOADS),
+                              limit=n_events):
             pub.publish(event)
             progress.advance(task)
     return pub.stats.delivered

@@ -107,7 +107,9 @@ class PlantConfig:
     Scale is ``days`` x ``dough_runs_per_day``; a dough run yields roughly six events (see
     :func:`config_for_events`). Probabilities are per opportunity: per bake for splits and merges, per cookie
     lot for rework, per pallet for an unpack, per shipping opportunity for a loose-case order, per shipment
-    for an error declaration.
+    for an error declaration, per shipment of two or more pallets for a load (the pallets aggregated into one
+    logistic unit with an SSCC of its own, which the shipment names: SSCCs inside an SSCC; off by default, so
+    a seed's stream stays what it was).
     """
 
     seed: int = 0
@@ -125,6 +127,7 @@ class PlantConfig:
     unpack_probability: float = 0.05
     loose_shipment_probability: float = 0.10
     error_probability: float = 0.03
+    load_probability: float = 0.0
     start_date: date = date(2025, 3, 3)
     shift_start_hour: int = 6
     shift_hours: float = 16.0
@@ -144,7 +147,7 @@ class PlantConfig:
         if self.cases_per_pallet < 2 or self.max_pallets_per_shipment < 1 or self.kg_per_case <= 0:
             raise ValueError("cases_per_pallet must be >= 2, max_pallets_per_shipment >= 1, kg_per_case > 0")
         for name in ("split_probability", "merge_probability", "rework_probability", "unpack_probability",
-                     "loose_shipment_probability", "error_probability"):
+                     "loose_shipment_probability", "error_probability", "load_probability"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]")
         parse_offset(self.tz_offset)
@@ -367,6 +370,7 @@ class PalletFacts:
     aggregation_event_ids: list[str]
     shipment_event_id: str | None = None
     customer_pgln: str | None = None
+    load: str | None = None  # the SSCC of the load it was shipped in, if it was
 
 
 @dataclass(slots=True)
@@ -775,7 +779,8 @@ class _Plant:
     # -- shipping
 
     def _ship(self) -> Iterator[EPCISEvent]:
-        """ObjectEvent OBSERVE shipping: pallets by SSCC, or now and then a small loose-case order."""
+        """ObjectEvent OBSERVE shipping: pallets by SSCC (now and then loaded as one load SSCC first), or now and
+        then a small loose-case order."""
         if self.cookie_cases >= 5 and self.rng.random() < self.cfg.loose_shipment_probability:
             loose = _take_cases(self.cookies, min(self.cookie_cases, self.rng.randint(5, 20)))
             self.cookie_cases -= sum(loose.values())
@@ -789,9 +794,30 @@ class _Plant:
             for p in pallets:
                 for c, n in p.contents.items():
                     contents[c] = contents.get(c, 0) + n
-            yield self._shipment(tuple(p.sscc for p in pallets), contents)
+            ssccs = tuple(p.sscc for p in pallets)
+            if k > 1 and self.cfg.load_probability > 0 and self.rng.random() < self.cfg.load_probability:
+                load = self._new_sscc()
+                yield self._load(load, ssccs)
+                yield self._shipment((load,), contents, pallets=ssccs)
+            else:
+                yield self._shipment(ssccs, contents)
 
-    def _shipment(self, ssccs: tuple[str, ...], contents: dict[str, int]) -> EPCISEvent:
+    def _load(self, load: str, pallets: tuple[str, ...]) -> EPCISEvent:
+        """AggregationEvent ADD (loading): pallets into one load with an SSCC of its own."""
+        event = self._event(
+            EventType.AGGREGATION, action=Action.ADD, biz_step="loading", disposition="in_progress",
+            read_point=self.md.read_points["shipping"], biz_location=self.md.bakery.sgln,
+            parent_id=load, child_epcs=pallets)
+        if self.log is not None:
+            for sscc in pallets:
+                if (pallet := self.log.pallets.get(sscc)) is not None:
+                    pallet.load = load
+        return event
+
+    def _shipment(self, ssccs: tuple[str, ...], contents: dict[str, int],
+                  pallets: tuple[str, ...] | None = None) -> EPCISEvent:
+        """The shipping event of ``ssccs`` (or of loose ``contents``); ``pallets``: the pallets inside them, when
+        the SSCC shipped is a load."""
         customer = self.rng.choice(self.md.customers)
         n = self._next("bol")
         what: dict[str, Any] = {"epc_list": ssccs} if ssccs else {
@@ -804,7 +830,7 @@ class _Plant:
         if self.rng.random() < self.cfg.error_probability:
             right = self.rng.choice([c for c in self.md.customers if c != customer])
             self.corrections.append(_Correction(event, right, n))
-        self._log_shipment(event, customer, ssccs, contents, loose=not ssccs)
+        self._log_shipment(event, customer, ssccs if pallets is None else pallets, contents, loose=not ssccs)
         return event
 
     def _shipping_documents(self, n: int, customer: TradingPartner) -> tuple[BizTransaction, ...]:

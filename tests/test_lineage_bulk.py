@@ -144,7 +144,7 @@ def edge_cases() -> list[EPCISEvent]:
 
 
 def _load(store: PostgresEventStore, n: int = 1500, seed: int = 4) -> None:
-    events = list(simulate(config_for_events(n, seed=seed), limit=n))
+    events = list(simulate(config_for_events(n, seed=seed, load_probability=0.3), limit=n))  # loads: SSCCs in SSCCs
     for i in range(0, len(events), 500):
         store.append([to_new_event(e) for e in events[i:i + 500]])
     for e in edge_cases():

@@ -24,7 +24,7 @@ from tests.lineage_builders import eid, lgtin, pgln, project, ship, transform
 
 def _load_bakery(store: PostgresEventStore, n: int = 1500, seed: int = 3) -> SimulationLog:
     log = SimulationLog()
-    events = list(simulate(config_for_events(n, seed=seed), limit=n, log=log))
+    events = list(simulate(config_for_events(n, seed=seed, load_probability=0.3), limit=n, log=log))
     for i in range(0, len(events), 500):
         store.append([to_new_event(e) for e in events[i:i + 500]])
     return log

@@ -41,7 +41,19 @@ class Run:
 def rich_config(seed: int = 3) -> PlantConfig:
     """A small plant with every irregularity turned up, so each test sees splits, merges, rework, etc."""
     return bakery(seed, days=8, split_probability=0.3, merge_probability=0.3, rework_probability=0.3,
-                  unpack_probability=0.4, loose_shipment_probability=0.3, error_probability=0.15)
+                  unpack_probability=0.4, loose_shipment_probability=0.3, error_probability=0.15,
+                  load_probability=0.3)
+
+
+def pallets_of(events: list[EPCISEvent]) -> dict[str, tuple[str, ...]]:
+    """The pallets each load SSCC was loaded with (AggregationEvents listing SSCCs as children)."""
+    return {e.parent_id: e.child_epcs for e in events
+            if e.type is EventType.AGGREGATION and e.child_epcs and e.parent_id is not None}
+
+
+def unloaded(ssccs: tuple[str, ...], loads: dict[str, tuple[str, ...]]) -> list[str]:
+    """The pallets a shipment of ``ssccs`` carried: each SSCC named, or the pallets of a load named."""
+    return [p for sscc in ssccs for p in loads.get(sscc, (sscc,))]
 
 
 @pytest.fixture(scope="module", params=[3, 8])
@@ -190,6 +202,7 @@ def test_rework_consumes_only_cases_set_aside(run: Run) -> None:
 
 
 def test_pallets_shipped_contain_the_lots_aggregated(run: Run) -> None:
+    loads = pallets_of(run.events)
     contents: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     shipped: set[str] = set()
     for e in run.events:
@@ -201,18 +214,21 @@ def test_pallets_shipped_contain_the_lots_aggregated(run: Run) -> None:
                 contents[e.parent_id][q.epc_class] += sign * q.quantity
         elif e.biz_step == "shipping" and e.epc_list and not e.is_declaration:
             facts = run.log.shipments[e.event_id or ""]
+            pallets = unloaded(e.epc_list, loads)
+            assert tuple(pallets) == facts.ssccs
             if facts.corrects_event_id is None:
-                assert shipped.isdisjoint(e.epc_list), "an SSCC shipped twice"
-                shipped.update(e.epc_list)
+                assert shipped.isdisjoint(pallets), "an SSCC shipped twice"
+                shipped.update(pallets)
             expected: dict[str, Decimal] = defaultdict(Decimal)
-            for sscc in e.epc_list:
+            for sscc in pallets:
                 for lot, n in contents[sscc].items():
                     expected[lot] += n
             assert nonzero(expected) == nonzero(facts.contents)
     for sscc, pallet in run.log.pallets.items():
         assert nonzero(contents[sscc]) == nonzero(pallet.contents)
         if pallet.shipment_event_id is not None:
-            assert sscc in by_id(run.events)[pallet.shipment_event_id].epc_list
+            assert (pallet.load or sscc) in by_id(run.events)[pallet.shipment_event_id].epc_list
+    assert any(pallet.load for pallet in run.log.pallets.values()), "no load shipped: raise load_probability"
 
 
 def test_error_declarations_name_their_correction(run: Run) -> None:
@@ -231,6 +247,7 @@ def test_error_declarations_name_their_correction(run: Run) -> None:
 
 
 def test_customers_and_mass_balance_agree_with_events(run: Run) -> None:
+    loads = pallets_of(run.events)
     retracted = {e.event_id for e in run.events if e.is_declaration}
     pallet_lots: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     received: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
@@ -249,7 +266,7 @@ def test_customers_and_mass_balance_agree_with_events(run: Run) -> None:
         for q in e.quantity_list:
             assert q.quantity is not None
             received[q.epc_class][customer] += q.quantity
-        for sscc in e.epc_list:
+        for sscc in unloaded(e.epc_list, loads):
             for lot, n in pallet_lots[sscc].items():
                 received[lot][customer] += n
     for lot, cookie in run.log.cookie_lots.items():
