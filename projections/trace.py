@@ -275,11 +275,11 @@ agg AS (
            coalesce(a.lot_id, it.lot_id) AS lot_id, n.at
       FROM nodes n
       CROSS JOIN LATERAL
-           (SELECT * FROM {s}.aggregations x
-             WHERE x.sscc = n.sscc AND x.event_time <= n.at AND x.child_sscc IS NULL OFFSET 0) a
+           (SELECT * FROM {s}.aggregations x  -- the retraction probe in here: one index probe per line
+             WHERE x.sscc = n.sscc AND x.event_time <= n.at AND x.child_sscc IS NULL
+               AND NOT EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = x.event_key) OFFSET 0) a
       LEFT JOIN LATERAL
            (SELECT y.lot_id FROM {s}.items y WHERE a.lot_id IS NULL AND y.item = a.item OFFSET 0) it ON true
-     WHERE NOT EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = a.event_key)
 ),
 cleared AS (  -- last time before the movement each (sscc, lot) was emptied: DELETE of all, or of the lot
     SELECT event_key, sscc, lot_id, max(event_time) AS at FROM agg
