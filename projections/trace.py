@@ -200,7 +200,10 @@ TRACE = (
 )
 
 # Movements of the lots in ``ids``, of kind {kind}: direct lines (lot, or serialised item of the lot),
-# and SSCCs whose contents as of the movement's eventTime include the lot.
+# and SSCCs whose contents as of the movement's eventTime include the lot, directly or inside SSCCs within
+# them (cases on a pallet, pallets in a load): up from the lots to every SSCC that ever held them (``up``), to
+# the movements of those, then down each moved SSCC as of the movement (``tree``), each SSCC once per movement
+# under the outermost one it names (``nodes``).
 #
 # The statement is prepared and planned once per connection, on an estimate of the walk's size (a few hundred
 # lots) that cannot depend on the lot traced. With plain joins throughout, PostgreSQL hashed whole tables to
