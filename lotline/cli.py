@@ -143,8 +143,10 @@ def ingest(c: Context, until_idle: bool, group: str | None, idle_timeout: float)
 @click.option("--events", "n_events", default=5000, show_default=True, help="How many events to publish.")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--rate", default=0.0, help="Events per second (0: as fast as the broker takes them).")
+@click.option("--loads", "load_probability", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of multi-pallet shipments loaded into one load SSCC first (SSCCs inside an SSCC).")
 @pass_context
-def simulate(c: Context, n_events: int, seed: int, rate: float) -> None:
+def simulate(c: Context, n_events: int, seed: int, rate: float, load_probability: float) -> None:
     """Play a bakery plant: receipts, multi-level production, pallets, shipments, corrections."""
     from producers.simulate import config_for_events
     from producers.simulate import simulate as run_simulation
@@ -153,7 +155,8 @@ def simulate(c: Context, n_events: int, seed: int, rate: float) -> None:
     rt.ensure_topics()
     started = time.monotonic()
     with rt.publisher() as pub:
-        for i, event in enumerate(run_simulation(config_for_events(n_events, seed=seed), limit=n_events)):
+        config = config_for_events(n_events, seed=seed, load_probability=load_probability)
+        for i, event in enumerate(run_simulation(config, limit=n_events)):
             pub.publish(event)
             if rate > 0:
                 ahead = (i + 1) / rate - (time.monotonic() - started)
