@@ -279,7 +279,7 @@ class Extractor:
         elif etype == "AggregationEvent":
             child_epcs = get("childEPCs")
             children = self._refs(child_epcs, get("childQuantityList"), ilmd, items)
-            cases = tuple(dict.fromkeys(s for e in child_epcs if (s := self._sscc(e)) is not None)
+            child_ssccs = tuple(dict.fromkeys(s for e in child_epcs if (s := self._sscc(e)) is not None)
                           ) if type(child_epcs) is list else ()
             parent_id = get("parentID")
             parent = self._sscc(parent_id) if parent_id else None
@@ -287,13 +287,13 @@ class Extractor:
                 agg = out["aggregations"]
                 agg.extend(f"{key}\t{parent}\t{action}\t{event_time}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{NULL}\n"
                            for r in children)
-                agg.extend(f"{key}\t{parent}\t{action}\t{event_time}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{case}\n"
-                           for case in cases)
+                agg.extend(f"{key}\t{parent}\t{action}\t{event_time}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{sscc}\n"
+                           for sscc in child_ssccs)
                 if action == "DELETE" and not children and not child_epcs:  # a DELETE without children empties it
                     agg.append(f"{key}\t{parent}\tDELETE\t{event_time}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\n")
             self._movement(out, ev, key, body, location, children,
-                           cases if children or cases or parent is None else (parent,),
-                           parent if children or cases else None)
+                           child_ssccs if children or child_ssccs or parent is None else (parent,),
+                           parent if children or child_ssccs else None)
         elif etype == "ObjectEvent":
             epcs = get("epcList")
             lines = self._refs(epcs, get("quantityList"), ilmd, items)

@@ -174,17 +174,18 @@ def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
         return facts
     if t is EventType.AGGREGATION:
         children = c.refs(event.child_epcs, event.child_quantity_list)
-        cases = tuple(dict.fromkeys(s for e in event.child_epcs if (s := _sscc(e)) is not None))
+        child_ssccs = tuple(dict.fromkeys(s for e in event.child_epcs if (s := _sscc(e)) is not None))
         parent = _sscc(event.parent_id) if event.parent_id else None
         if parent is not None and event.action in (Action.ADD, Action.DELETE):
             action = event.action.value
             facts.agg += [AggLine(parent, action, r) for r in children]
-            facts.agg += [AggLine(parent, action, None, case) for case in cases]
+            facts.agg += [AggLine(parent, action, None, sscc) for sscc in child_ssccs]
             if event.action is Action.DELETE and not children and not event.child_epcs:
                 facts.agg.append(AggLine(parent, "DELETE", None))  # DELETE without children empties it
         # a shipment or receipt of the children it lists, on the parent; else of the parent and its contents
-        facts.movement = _movement(event, children, cases if children or cases or parent is None else (parent,),
-                                   parent if children or cases else None)
+        listed = bool(children or child_ssccs)
+        facts.movement = _movement(event, children, child_ssccs if listed or parent is None else (parent,),
+                                   parent if listed else None)
         return facts
     if t is EventType.OBJECT:
         lines = c.refs(event.epc_list, event.quantity_list)
