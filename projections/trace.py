@@ -274,7 +274,7 @@ nodes AS (  -- each SSCC once per movement, under the outermost moved SSCC holdi
      ORDER BY t.event_key, t.sscc, i.sscc IS NOT NULL, t.root
 ),
 agg AS (
-    SELECT n.event_key, n.root, n.sscc, a.action, a.quantity, a.uom, a.event_time, a.lot_id AS own_lot,
+    SELECT n.event_key, n.root, n.sscc, a.action, a.quantity, a.uom, a.event_time,
            coalesce(a.lot_id, it.lot_id) AS lot_id, n.at
       FROM nodes n
       CROSS JOIN LATERAL
@@ -290,8 +290,7 @@ cleared AS (  -- last time before the movement each (sscc, lot) was emptied: DEL
 ),
 inside AS (  -- per SSCC node; reported under its root, the SSCC the movement names
     SELECT a.event_key, a.lot_id, a.uom, a.sscc, a.root,
-           sum(CASE a.action WHEN 'ADD' THEN a.quantity ELSE -a.quantity END) AS quantity,
-           bool_or(a.action = 'ADD') AS added
+           sum(CASE a.action WHEN 'ADD' THEN a.quantity ELSE -a.quantity END) AS quantity
       FROM agg a
       LEFT JOIN cleared c ON c.event_key = a.event_key AND c.sscc = a.sscc AND c.lot_id IS NULL
       LEFT JOIN cleared cl ON cl.event_key = a.event_key AND cl.sscc = a.sscc AND cl.lot_id = a.lot_id

@@ -243,6 +243,12 @@ class Extractor:
         c = self._kind(text)
         return c[1] if c is not None and c[0] == "C" else None
 
+    def _ssccs(self, texts: Any) -> tuple[str, ...]:
+        """``facts._ssccs``: the distinct SSCCs an EPC list names, in order (anything but a list names none)."""
+        if type(texts) is not list:
+            return ()
+        return tuple(dict.fromkeys(s for e in texts if (s := self._sscc(e)) is not None))
+
     def _event(self, out: dict[str, list[str]], position: str, key: str, decl: bool, etype: str, event_id: str,
                event_time: str, tz: str, body: Any) -> None:
         """``facts_of`` and ``rows_of`` (``declaration_of`` for an error declaration) for one stored row;
@@ -279,26 +285,22 @@ class Extractor:
         elif etype == "AggregationEvent":
             child_epcs = get("childEPCs")
             children = self._refs(child_epcs, get("childQuantityList"), ilmd, items)
-            child_ssccs = tuple(dict.fromkeys(s for e in child_epcs if (s := self._sscc(e)) is not None)
-                          ) if type(child_epcs) is list else ()
+            child_ssccs = self._ssccs(child_epcs)
             parent_id = get("parentID")
             parent = self._sscc(parent_id) if parent_id else None
             if parent is not None and action in ("ADD", "DELETE"):
-                agg = out["aggregations"]
-                agg.extend(f"{key}\t{parent}\t{action}\t{event_time}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{NULL}\n"
-                           for r in children)
-                agg.extend(f"{key}\t{parent}\t{action}\t{event_time}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{sscc}\n"
-                           for sscc in child_ssccs)
+                agg, head = out["aggregations"], f"{key}\t{parent}\t{action}\t{event_time}"
+                agg.extend(f"{head}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{NULL}\n" for r in children)
+                agg.extend(f"{head}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{sscc}\n" for sscc in child_ssccs)
                 if action == "DELETE" and not children and not child_epcs:  # a DELETE without children empties it
-                    agg.append(f"{key}\t{parent}\tDELETE\t{event_time}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\n")
+                    agg.append(f"{head}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\n")
+            listed = bool(children or child_ssccs)
             self._movement(out, ev, key, body, location, children,
-                           child_ssccs if children or child_ssccs or parent is None else (parent,),
-                           parent if children or child_ssccs else None)
+                           child_ssccs if listed or parent is None else (parent,), parent if listed else None)
         elif etype == "ObjectEvent":
             epcs = get("epcList")
             lines = self._refs(epcs, get("quantityList"), ilmd, items)
-            ssccs = tuple(s for e in epcs if (s := self._sscc(e)) is not None) if type(epcs) is list else ()
-            self._movement(out, ev, key, body, location, lines, ssccs, None)
+            self._movement(out, ev, key, body, location, lines, self._ssccs(epcs), None)
         else:  # TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen
             self._refs(get("epcList"), get("quantityList"), ilmd, items)
             self._refs(get("childEPCs"), get("childQuantityList"), ilmd, items)

@@ -153,6 +153,11 @@ def _sscc(text: str) -> str | None:
     return ident.key if ident is not None and ident.kind is IdKind.SSCC else None
 
 
+def _ssccs(texts: tuple[str, ...]) -> tuple[str, ...]:
+    """The distinct SSCCs an EPC list names, in order."""
+    return tuple(dict.fromkeys(s for e in texts if (s := _sscc(e)) is not None))
+
+
 def declaration_of(event_key: str, position: int, event: EPCISEvent) -> Declaration:
     """The retraction an error declaration (stored at ``position``) stands for."""
     decl = event.error_declaration
@@ -174,7 +179,7 @@ def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
         return facts
     if t is EventType.AGGREGATION:
         children = c.refs(event.child_epcs, event.child_quantity_list)
-        child_ssccs = tuple(dict.fromkeys(s for e in event.child_epcs if (s := _sscc(e)) is not None))
+        child_ssccs = _ssccs(event.child_epcs)
         parent = _sscc(event.parent_id) if event.parent_id else None
         if parent is not None and event.action in (Action.ADD, Action.DELETE):
             action = event.action.value
@@ -189,8 +194,7 @@ def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
         return facts
     if t is EventType.OBJECT:
         lines = c.refs(event.epc_list, event.quantity_list)
-        ssccs = tuple(s for e in event.epc_list if (s := _sscc(e)) is not None)
-        facts.movement = _movement(event, lines, ssccs)
+        facts.movement = _movement(event, lines, _ssccs(event.epc_list))
         return facts
     # TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen
     c.refs(event.epc_list, event.quantity_list)
