@@ -12,7 +12,8 @@ from projections.trace import MovementLine, Trace
 
 LOT_COLUMNS = ("gtin", "lot_number", "depth", "identifiers")
 MOVEMENT_COLUMNS = ("kind", "event_id", "date", "gtin", "lot_number", "quantity", "uom", "party",
-                    "party_location", "location", "pallet", "documents")
+                    "party_location", "location", "pallet", "documents", "ambiguous")
+"""``lot_number`` is empty and ``ambiguous`` is ``yes`` on a lot-less line (the event named the GTIN only)."""
 
 
 def _documents(m: MovementLine) -> str:
@@ -31,8 +32,9 @@ def to_csv(t: Trace, rows: str = "lots") -> str:
     w.writerow(MOVEMENT_COLUMNS)
     for m in t.movements:
         w.writerow(("shipment" if m.kind == "ship" else "receipt", m.event_id, m.date.isoformat(), m.gtin,
-                    m.lot_number, "" if m.quantity is None else str(m.quantity), m.uom or "", m.party or "",
-                    m.party_location or "", m.location or "", m.pallet or "", _documents(m)))
+                    m.lot_number or "", "" if m.quantity is None else str(m.quantity), m.uom or "", m.party or "",
+                    m.party_location or "", m.location or "", m.pallet or "", _documents(m),
+                    "yes" if m.ambiguous else ""))
     return buf.getvalue()
 
 
@@ -56,7 +58,7 @@ def to_tables(t: Trace) -> Group:
     for col in ("date", "event", "lot", "qty", "uom", "party", "pallet", "documents"):
         moves.add_column(col)
     for m in t.movements:
-        moves.add_row(m.date.isoformat(), m.event_id, m.lot_number,
+        moves.add_row(m.date.isoformat(), m.event_id, "any lot (not stated)" if m.ambiguous else m.lot_number,
                       "" if m.quantity is None else str(m.quantity), m.uom or "", m.party or "", m.pallet or "",
                       _documents(m))
     return Group(lots, parties, moves)

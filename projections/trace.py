@@ -8,7 +8,9 @@ A trace is one prepared statement (:data:`TRACE`), so one snapshot, on one conne
 * as one JSON value on a trailing row, the movements of those lots: shipments (forward) or receipts
   (backward), direct or inside an SSCC whose contents are its non-retracted ADDs minus DELETEs as of the
   movement's eventTime (SSCCs inside it included, at any depth), and the store position the lineage
-  reflects.
+  reflects. A movement of a GTIN whose lot the event did not say (a lot-less line, domain.md §9 scenario 12)
+  may hold any lot of that GTIN: it is reported, once per event, in every trace that reaches a lot of the
+  GTIN, flagged ``ambiguous`` and with no lot number, never dropped.
 
 Parties are computed in Python: the distinct counterparties of those movements.
 
@@ -85,7 +87,7 @@ class MovementLine:
     event_time: datetime
     tz_offset: str
     gtin: str
-    lot_number: str
+    lot_number: str | None  # None: a lot-less line (``ambiguous``)
     quantity: Decimal | None
     uom: str | None
     party: str | None
@@ -94,6 +96,7 @@ class MovementLine:
     pallet: str | None
     documents: tuple[tuple[str | None, str], ...]
     retracted: bool = False
+    ambiguous: bool = False  # the event named the GTIN only: it may hold any lot of it, the traced ones included
 
     @property
     def date(self) -> date:
@@ -109,8 +112,13 @@ class MovementLine:
             "quantity": None if q is None else (int(q) if q == q.to_integral_value() else float(q)),
             "uom": self.uom, "party": self.party, "party_location": self.party_location,
             "location": self.location, "pallet": self.pallet,
-            "documents": [{"type": t, "id": v} for t, v in self.documents],
+            "documents": [{"type": t, "id": v} for t, v in self.documents], "ambiguous": self.ambiguous,
         }
+
+    @property
+    def lot_label(self) -> str:
+        """``GTIN/LOT``, or ``GTIN/*`` for a lot-less line."""
+        return f"{self.gtin}/{'*' if self.lot_number is None else self.lot_number}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +127,7 @@ class Party:
 
     party: str
     locations: tuple[str, ...]
-    lots: tuple[str, ...]  # GTIN/LOT of the lots it supplied or received
+    lots: tuple[str, ...]  # GTIN/LOT of the lots it supplied or received (GTIN/* for lot-less lines)
 
     def as_dict(self) -> dict[str, Any]:
         return {"party": self.party, "locations": list(self.locations), "lots": list(self.lots)}
@@ -152,7 +160,7 @@ class Trace:
             locs, lots = by_party.setdefault(m.party, ({}, {}))
             if m.party_location:
                 locs[m.party_location] = None
-            lots[f"{m.gtin}/{m.lot_number}"] = None
+            lots[m.lot_label] = None
         return [Party(p, tuple(sorted(locs)), tuple(sorted(lots))) for p, (locs, lots) in sorted(by_party.items())]
 
     def as_dict(self) -> dict[str, Any]:
@@ -195,7 +203,7 @@ TRACE = (
     " (SELECT y.gtin, y.lot, y.identifiers FROM {s}.lots y WHERE y.id = ids.id OFFSET 0) l"
     " UNION ALL SELECT NULL, NULL, NULL, NULL,"
     " (SELECT c.position FROM {s}.checkpoint c WHERE c.projection = 'lineage'),"
-    " (SELECT json_agg(mv ORDER BY mv.event_time, mv.event_key, mv.gtin, mv.lot, mv.pallet NULLS FIRST)::text"
+    " (SELECT json_agg(mv ORDER BY mv.event_time, mv.event_key, mv.gtin, mv.lot, mv.pallet NULLS FIRST, mv.uom)::text"
     "  FROM mv)"
 )
 
@@ -306,13 +314,27 @@ lines AS (
     UNION ALL
     SELECT event_key, lot_id, uom, root, sum(quantity) FROM inside GROUP BY 1, 2, 3, 4
 ),
+lotless AS (  -- lot-less lines of the GTINs of the lots reached: the GTINs looked up only where such lines exist
+    SELECT ml.event_key, ml.gtin, ml.uom, sum(ml.quantity) AS quantity
+      FROM (SELECT DISTINCT y.gtin FROM ids CROSS JOIN LATERAL
+                   (SELECT y.gtin FROM {s}.lots y WHERE y.id = ids.id OFFSET 0) y
+             WHERE EXISTS (SELECT 1 FROM {s}.movement_lines z WHERE z.gtin IS NOT NULL)) g
+      JOIN {s}.movement_lines ml ON ml.gtin = g.gtin
+     GROUP BY 1, 2, 3
+),
 mv AS (
 SELECT m.event_id, m.event_key, m.event_time, m.tz_offset, l.gtin, l.lot, x.quantity::text AS quantity, x.uom,
        m.party, m.party_location, m.location, coalesce(m.pallet, x.sscc) AS pallet, m.documents,
-       EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = m.event_key) AS retracted
+       EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = m.event_key) AS retracted, false AS ambiguous
   FROM lines x
   JOIN {s}.movements m ON m.event_key = x.event_key AND m.kind = '{kind}'
   JOIN {s}.lots l ON l.id = x.lot_id
+UNION ALL
+SELECT m.event_id, m.event_key, m.event_time, m.tz_offset, x.gtin, NULL, x.quantity::text, x.uom,
+       m.party, m.party_location, m.location, m.pallet, m.documents,
+       EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = m.event_key), true
+  FROM lotless x
+  JOIN {s}.movements m ON m.event_key = x.event_key AND m.kind = '{kind}'
 )
 """
 
@@ -452,4 +474,4 @@ def _movement(kind: str, m: dict[str, Any]) -> MovementLine:
                         datetime.fromisoformat(m["event_time"]), m["tz_offset"], m["gtin"], m["lot"],
                         None if q is None else Decimal(q), m["uom"], m["party"], m["party_location"],
                         m["location"], m["pallet"], tuple((d.get("type"), d["id"]) for d in m["documents"]),
-                        bool(m["retracted"]))
+                        bool(m["retracted"]), bool(m["ambiguous"]))

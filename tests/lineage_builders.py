@@ -179,8 +179,8 @@ def lots_of(t: Trace) -> dict[str, int]:
     return {lot.lot_number: lot.depth for lot in t.lots}
 
 
-def moves_of(t: Trace) -> list[tuple[str, str | None, int | None, str | None]]:
-    """``(lot, party, quantity, pallet)`` per shipment/receipt line of a trace."""
+def moves_of(t: Trace) -> list[tuple[str | None, str | None, int | None, str | None]]:
+    """``(lot, party, quantity, pallet)`` per shipment/receipt line of a trace (lot None: a lot-less line)."""
     return [(m.lot_number, m.party, None if m.quantity is None else int(m.quantity), m.pallet)
             for m in t.movements]
 

@@ -98,7 +98,8 @@ def _alert(n: int) -> dict[str, Any]:
             "lot": {"gtin": "10614141000019", "lotNumber": "ROOT"}, "reason": "Listeria" if n else None,
             "storePosition": 10_201, "createdAt": datetime(2026, 12, 2, tzinfo=UTC),
             "lotsAdded": [{"gtin": "10614141000019", "lotNumber": f"L{i}", "depth": i % 3} for i in range(n)],
-            "lotsRemoved": [], "shipmentsAdded": [ship] * n, "shipmentsRemoved": [{**ship, "documents": []}]}
+            "lotsRemoved": [], "shipmentsAdded": [ship] * n, "shipmentsRemoved": [{**ship, "documents": []},
+                                                                    {**ship, "lotNumber": None, "ambiguous": True}]}
 
 
 @pytest.mark.parametrize("n", [0, 1, 200])

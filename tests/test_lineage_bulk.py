@@ -136,11 +136,25 @@ def edge_cases() -> list[EPCISEvent]:
     uses_item = replace(transform("uses-item", [], [("OUT-E3", 2, "CS")], minute=16), input_epc_list=(item_later,))
     names_item = _obj("names-item", 17, action=Action.ADD, biz_step="commissioning", epc_list=(item_later,),
                       ilmd={"lotNumber": "LATE-LOT"})
+    # GTINs without a lot (scenario 12): kept as lot-less movement lines, left out of transformations and pallets
+    gtin_only, gtin_dl = "urn:epc:idpat:sgtin:0614141.107346.*", "https://id.gs1.org/01/10614141073464"
+    ship_lotless = replace(ship("ship-lotless", [(gtin_only, 6, "CS"), ("OUT-E1", 1, "CS"), (gtin_only, 2, "CS")],
+                                customer=42, minute=18), epc_list=(gtin_dl, pallet),
+                           quantity_list=(_q(gtin_only, 6, "CS"), _q(lgtin("OUT-E1"), 1, "CS"),
+                                          _q("https://id.gs1.org/01/4012345123456", "2.5", None)))
+    mixed_tx = transform("tx-lotless", [("FLOUR-E", 1, "KGM"), (gtin_only, 3, "KGM")], [("OUT-E4", 1, "CS")],
+                         minute=18)
+    pack_lotless = aggregate("pack-lotless", Action.ADD, pallet, [(gtin_only, 3, "CS")], minute=18)
+    unpack_lotless = aggregate("unpack-lotless", Action.DELETE, pallet, [(gtin_only, 1, "CS")], minute=19)
+    agg_ship_lotless = replace(aggregate("agg-ship-lotless", Action.ADD, sscc(905), [(gtin_only, 4, "CS")],
+                                         minute=19), biz_step="shipping")
+    recv_lotless = receive("recv-lotless", [(gtin_dl, 7, "KGM")], supplier=33, minute=19)
+    lotless = [ship_lotless, mixed_tx, pack_lotless, unpack_lotless, agg_ship_lotless, recv_lotless]
     return [early_decl, exact, made, half_b, rework, commission, commission_url, pack, nested, not_sscc, unpack_one,
             empty, unnest, ship_cases, observe_agg, ship_pallet, agg_ship, agg_ship_bare, recv, recv_nothing, add_lot,
             txn, assoc,
             wrong, half_a, declare(wrong, "did_not_occur", ("urn:lotline:test:none",)), declared_later,
-            declare(rework, "did_not_occur"), declare(half_b), uses_item, names_item]
+            declare(rework, "did_not_occur"), declare(half_b), uses_item, names_item, *lotless]
 
 
 def _load(store: PostgresEventStore, n: int = 1500, seed: int = 4) -> None:

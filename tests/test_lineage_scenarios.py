@@ -7,7 +7,9 @@ from dataclasses import replace
 import pytest
 
 from lotline.wiring import Runtime
+from projections.render import to_csv
 from projections.trace import UnknownLot, trace
+from schemas.identifiers import gs1_check_digit
 from schemas.model import Action, PartyRef
 from tests.lineage_builders import (
     LivePipeline,
@@ -30,7 +32,7 @@ from tests.lineage_builders import (
     transform,
 )
 
-F1, DC1, DC2, DC3, STORE9, R3, R4 = 50, 10, 11, 12, 19, 13, 14
+F1, DC1, DC2, DC3, STORE9, R3, R4, R5, R6, R7 = 50, 10, 11, 12, 19, 13, 14, 15, 16, 17
 
 
 def test_1_linear(runtime: Runtime) -> None:
@@ -239,6 +241,54 @@ def test_9_out_of_order_arrival_gives_the_in_order_answer(runtime: Runtime) -> N
     assert [m.event_id for m in fwd.retracted] == [eid("wrong")]
     back = tr(runtime.engine, "C1", "backward")
     assert lots_of(back) == {"C1": 0, "L1": 1} and [p.party for p in back.parties] == [pgln(F1)]
+
+
+def _gtin(item: str) -> str:
+    """The GTIN-14 of ``lgtin(..., item)``: indicator digit, company prefix, item reference, check digit."""
+    body = item[0] + "0614141" + item[1:]
+    return body + str(gs1_check_digit(body))
+
+
+def test_12_lotless_lines_are_ambiguous_and_in_the_scope_of_every_lot_of_their_gtin(runtime: Runtime) -> None:
+    """A site holds C1 and C7 (same GTIN) and ships a quantity of the GTIN without a lot: the shipment may hold
+    either, so both scopes include it, flagged ambiguous, never dropped; once per trace, with its own quantity."""
+    flour, cookie, cracker = "107346", "200000", "300000"  # three GTINs
+    idpat = f"urn:epc:idpat:sgtin:0614141.{cookie}.*"
+    publish_ingest_project(runtime, [
+        receive("flour-lotless", [(f"urn:epc:idpat:sgtin:0614141.{flour}.*", 500, "LBR")], supplier=F1, minute=0),
+        transform("bake1", [("L1", 100, "LBR")], [(lgtin("C1", cookie), 100, "CS")], minute=1),
+        transform("bake7", [("L7", 50, "LBR")], [(lgtin("C7", cookie), 50, "CS")], minute=2),
+        transform("bake9", [("L9", 10, "LBR")], [(lgtin("X9", cracker), 10, "CS")], minute=3),
+        ship("lotless", [(idpat, 12, "CS")], customer=R5, minute=5),
+        ship("lotless-dl", [(f"https://id.gs1.org/01/{_gtin(cookie)}", 3, "CS")], customer=R6, minute=6),
+        ship("mixed", [(lgtin("C1", cookie), 30, "CS"), (idpat, 2, "CS")], customer=R6, minute=7),
+        ship("crackers", [(f"urn:epc:idpat:sgtin:0614141.{cracker}.*", 4, "CS")], customer=R7, minute=8),
+    ])
+    lotless = [(None, pgln(R5), 12, None), (None, pgln(R6), 3, None), (None, pgln(R6), 2, None)]
+    c1 = tr(runtime.engine, lgtin("C1", cookie), "forward")
+    assert moves_of(c1) == [lotless[0], lotless[1], ("C1", pgln(R6), 30, None), lotless[2]]
+    assert [m.ambiguous for m in c1.movements] == [True, True, False, True]
+    assert {m.gtin for m in c1.movements} == {_gtin(cookie)}
+    assert [(p.party, p.lots) for p in c1.parties] == [
+        (pgln(R5), (f"{_gtin(cookie)}/*",)), (pgln(R6), (f"{_gtin(cookie)}/*", f"{_gtin(cookie)}/C1"))]
+    assert moves_of(tr(runtime.engine, lgtin("C7", cookie), "forward")) == lotless
+    # a trace reaching the GTIN through an ingredient lists each lot-less line once, not once per lot reached
+    assert moves_of(tr(runtime.engine, "L1", "forward")) == moves_of(c1)
+    assert moves_of(tr(runtime.engine, lgtin("X9", cracker), "forward")) == [(None, pgln(R7), 4, None)]
+    # backward: the flour supplier of a lot-less receipt is a possible supplier of every flour lot
+    back = tr(runtime.engine, lgtin("C7", cookie), "backward")
+    assert lots_of(back) == {"C7": 0, "L7": 1}
+    assert moves_of(back) == [(None, pgln(F1), 500, None)] and [p.party for p in back.parties] == [pgln(F1)]
+    as_json = c1.as_dict()["shipments"][0]
+    assert (as_json["lot_number"], as_json["ambiguous"], as_json["gtin"]) == (None, True, _gtin(cookie))
+    rows = to_csv(c1, "shipments").splitlines()
+    assert rows[0].endswith(",ambiguous") and rows[1].split(",")[4] == "" and rows[1].endswith(",yes")
+    assert rows[3].split(",")[4] == "C1" and rows[3].endswith(",")
+    # an error declaration retracts a lot-less line like any other
+    with LivePipeline(runtime) as live:
+        live.send([declare(ship("lotless", [(idpat, 12, "CS")], customer=R5, minute=5), "did_not_occur")])
+    c7 = tr(runtime.engine, lgtin("C7", cookie), "forward")
+    assert moves_of(c7) == lotless[1:] and [m.event_id for m in c7.retracted] == [eid("lotless")]
 
 
 @pytest.mark.parametrize("order", ["inputs-first", "outputs-first"])

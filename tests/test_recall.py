@@ -93,7 +93,8 @@ def test_recall_alert_follow_ups_retraction_and_replay(alerts_runtime: Runtime) 
             "eventId": shipped.event_id, "date": shipped.date.isoformat(), "eventTime": shipped.event_time,
             "gtin": L1.gtin, "lotNumber": "S101", "customer": "urn:epc:id:pgln:0614141.00010",
             "customerLocation": shipped.party_location, "shipFrom": shipped.location, "quantity": "60",
-            "uom": "CS", "pallet": None, "documents": [{"type": t, "id": v} for t, v in shipped.documents]}
+            "uom": "CS", "pallet": None, "documents": [{"type": t, "id": v} for t, v in shipped.documents],
+            "ambiguous": False}
         assert first["storePosition"] == forward.position
 
         # a late shipment of an affected lot: exactly one follow-up naming it
@@ -123,6 +124,14 @@ def test_recall_alert_follow_ups_retraction_and_replay(alerts_runtime: Runtime) 
         assert [(x["lotNumber"], x["depth"]) for x in fourth["lotsAdded"]] == [("K55", 2)]
         assert fourth["shipmentsAdded"] == [] and fourth["shipmentsRemoved"] == []
 
+        # a shipment of the recalled lots' GTIN that names no lot: it may hold them, so it is in scope, ambiguous
+        line.send([ship("E3", [("urn:epc:idpat:sgtin:0614141.107346.*", 5, "CS")], customer=12, minute=50)])
+        project_all(rt.engine)
+        assert alerts.relay() == 1
+        [lotless] = alerts.read(5)[4]["shipmentsAdded"]
+        assert (lotless["eventId"], lotless["gtin"], lotless["lotNumber"], lotless["quantity"],
+                lotless["ambiguous"]) == ("urn:lotline:test:E3", L1.gtin, None, "5", True)
+
         # an event that does not touch the scope: no alert
         line.send([receive("R9", [("L9", 5, "LBR")], supplier=51, minute=50)])
         project_all(rt.engine)
@@ -132,7 +141,7 @@ def test_recall_alert_follow_ups_retraction_and_replay(alerts_runtime: Runtime) 
     rebuild(rt.engine)
     project_all(rt.engine)
     assert alerts.relay() == 0
-    assert len(alerts.read(4)) == 4
+    assert len(alerts.read(5)) == 5
 
 
 def test_lifting_a_recall_through_the_cli(alerts_runtime: Runtime) -> None:

@@ -246,8 +246,9 @@ fail:
     return NULL;
 }
 
-/* Extractor._ref: the lot content `text` names, pushed on `out` (nothing for an SSCC or a non-identifier).
- * Takes `qty`; `uom` and `ilmd` are borrowed. */
+/* Extractor._ref: the lot content `text` names, pushed on `out` (nothing for an SSCC or a non-identifier);
+ * DEFER for a GTIN with no lot (a lot-less line: rare, left to Python). Takes `qty`; `uom` and `ilmd` are
+ * borrowed. */
 static int ref(St *st, PyObject *text, PyObject *qty, PyObject *uom, PyObject *ilmd, Refs *out) {
     Py_XINCREF(uom);
     if (!PyUnicode_CheckExact(text)) goto none;
@@ -285,6 +286,11 @@ static int ref(St *st, PyObject *text, PyObject *qty, PyObject *uom, PyObject *i
         }
         return refs_push(out, lid, item, qty, uom);
     }
+    if (str_eq(kind, "G")) {
+        Py_XDECREF(qty);
+        Py_XDECREF(uom);
+        return DEFER;
+    }
 none:
     Py_XDECREF(qty);
     Py_XDECREF(uom);
@@ -305,7 +311,8 @@ static int refs(St *st, PyObject *body, int epcs_k, int qtys_k, PyObject *ilmd, 
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(epcs); i++) {
             PyObject *text = PyList_GET_ITEM(epcs, i);
             if (!PyUnicode_CheckExact(text)) return DEFER;
-            if (ref(st, text, NULL, NULL, ilmd, out) < 0) return -1;
+            int rc = ref(st, text, NULL, NULL, ilmd, out);
+            if (rc != 0) return rc;
         }
     }
     if (qtys != NULL && qtys != Py_None) {
@@ -319,7 +326,7 @@ static int refs(St *st, PyObject *body, int epcs_k, int qtys_k, PyObject *ilmd, 
             if ((n = get(q, K_QUANTITY)) == NULL && PyErr_Occurred()) return -1;
             int rc = number(n, &qty);
             if (rc != 0) return rc;
-            if (ref(st, text, qty, uom, ilmd, out) < 0) return -1;
+            if ((rc = ref(st, text, qty, uom, ilmd, out)) != 0) return rc;
         }
     }
     return 0;
@@ -469,7 +476,8 @@ static int movement(St *st, PyObject *body, const Fields *f, PyObject *location,
     if (rc != 0) return rc;
     Buf *l = &st->out[T_LINES], *s = &st->out[T_SSCCS];
     for (Py_ssize_t i = 0; i < lines->n; i++)
-        if (put_slice(l, key) < 0 || put_sep(l, '\t') < 0 || put_ref(l, &lines->r[i]) < 0 || put_sep(l, '\n') < 0)
+        if (put_slice(l, key) < 0 || put_sep(l, '\t') < 0 || put_ref(l, &lines->r[i]) < 0 ||
+            PUT_LIT(l, "\t\\N\n") < 0)  /* no GTIN: lot-less lines are deferred */
             return -1;
     for (Py_ssize_t i = 0; i < n_ssccs; i++)
         if (put_slice(s, key) < 0 || put_sep(s, '\t') < 0 || put_obj(s, ssccs[i]) < 0 || put_sep(s, '\n') < 0)

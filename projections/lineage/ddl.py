@@ -38,7 +38,9 @@ TABLES: dict[str, str] = {
     "movements": f"event_key {TEXT} NOT NULL, event_id {TEXT}, event_time timestamptz NOT NULL, "
                  f"tz_offset {TEXT} NOT NULL, kind {TEXT} NOT NULL, party {TEXT}, party_location {TEXT}, "
                  f"location {TEXT}, documents jsonb NOT NULL, pallet {TEXT}",
-    "movement_lines": f"event_key {TEXT} NOT NULL, lot_id integer, item {TEXT}, quantity numeric, uom {TEXT}",
+    # gtin: a lot-less line (a quantity of a GTIN, no lot said; lot_id and item NULL)
+    "movement_lines": f"event_key {TEXT} NOT NULL, lot_id integer, item {TEXT}, quantity numeric, uom {TEXT}, "
+                      f"gtin {TEXT}",
     "movement_ssccs": f"event_key {TEXT} NOT NULL, sscc {TEXT} NOT NULL",
 }
 
@@ -60,6 +62,7 @@ INDEXES: tuple[str, ...] = (
     "CREATE UNIQUE INDEX IF NOT EXISTS movements_pk ON {s}.movements (event_key)",
     "CREATE INDEX IF NOT EXISTS movement_lines_lot ON {s}.movement_lines (lot_id)",
     "CREATE INDEX IF NOT EXISTS movement_lines_item ON {s}.movement_lines (item) WHERE item IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS movement_lines_gtin ON {s}.movement_lines (gtin) WHERE gtin IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS movement_ssccs_sscc ON {s}.movement_ssccs (sscc)",
 )
 
@@ -73,7 +76,7 @@ ANALYZED: dict[str, tuple[str, ...]] = {
     "lot_edges": ("src", "dst", "tkey"),
     "aggregations": ("event_key", "sscc", "action", "event_time", "lot_id", "item", "quantity", "child_sscc"),
     "movements": ("event_key", "kind"),
-    "movement_lines": ("event_key", "lot_id", "item"),
+    "movement_lines": ("event_key", "lot_id", "item", "gtin"),
     "movement_ssccs": ("event_key", "sscc"),
 }
 """The columns that traces and the incremental projection join or filter on: a fresh build gathers statistics

@@ -65,8 +65,8 @@ significant digits, which ``repr`` then gives back; a body with a longer one is 
 
 
 def _classify(text: str) -> tuple[str, str, str | None, str | None] | None:
-    """``(kind, key, lot, item)``: L (lot), S (item, with its lot when its link has one), C (SSCC); None when
-    the text names none of them (``_Collector.ref`` and ``_sscc``)."""
+    """``(kind, key, lot, item)``: L (lot), S (item, with its lot when its link has one), C (SSCC), G (a GTIN
+    with no lot); None when the text names none of them (``_Collector.ref`` and ``_sscc``)."""
     fast = quick_parse(text)
     if fast is not None:
         return _KIND[fast[0]], fast[1], fast[2], None
@@ -79,6 +79,8 @@ def _classify(text: str) -> tuple[str, str, str | None, str | None] | None:
         return "S", ident.key, ident.lot, ident.canonical
     if ident.kind is IdKind.SSCC:
         return "C", ident.key, None, None
+    if ident.kind is IdKind.GTIN:
+        return "G", ident.key, None, None
     return None
 
 
@@ -106,7 +108,12 @@ def _location(body: dict[str, Any]) -> str:
     return NULL if loc is None else copy_text(loc)
 
 
-_REF = tuple[str, str, str, str]  # COPY fields: lot id, item, quantity, uom
+_REF = tuple[str, str, str, str, str]  # COPY fields: lot id, item, quantity, uom, GTIN of a lot-less line
+
+
+def _with_lot(refs: list[_REF]) -> list[_REF]:
+    """``facts._with_lot``: ``refs`` but the lot-less ones (which only movements keep)."""
+    return [r for r in refs if r[4] is NULL]
 
 
 def _edges(ins: list[_REF], outs: list[_REF], tkey: str) -> list[str]:
@@ -219,22 +226,24 @@ class Extractor:
         """``_Collector.ref``: an LGTIN names its lot (its id kept per text); an SGTIN its lot from its link,
         else the ILMD's."""
         if type(text) is str and (lid := self._lgtin.get(text)) is not None:
-            return lid, NULL, qty, uom
+            return lid, NULL, qty, uom, NULL
         c = self._kind(text)
         if c is None:
             return None
         kind, gtin, lot, item = c
         if kind == "L":
             lid = self._lgtin[text] = self._lot(gtin, lot, text)
-            return lid, NULL, qty, uom
+            return lid, NULL, qty, uom, NULL
         if kind == "S":
             lot = lot if lot is not None else ilmd
             qty = "1" if qty is NULL else qty
             if lot is None:
-                return NULL, copy_text(item), qty, uom
+                return NULL, copy_text(item), qty, uom, NULL
             lid = self._lot(gtin, lot, None)
             items[item] = lid
-            return lid, copy_text(item), qty, uom
+            return lid, copy_text(item), qty, uom, NULL
+        if kind == "G":
+            return NULL, NULL, qty, uom, gtin
         return None
 
     def _sscc(self, text: Any) -> str | None:
@@ -276,8 +285,8 @@ class Extractor:
             alone = not (type(tid) is str and tid)
             tkey = f"ev:{key}" if alone else copy_text(f"tx:{tid}")
             io = out["transformation_io"]
-            ins = self._refs(get("inputEPCList"), get("inputQuantityList"), ilmd, items)
-            outs = self._refs(get("outputEPCList"), get("outputQuantityList"), ilmd, items)
+            ins = _with_lot(self._refs(get("inputEPCList"), get("inputQuantityList"), ilmd, items))
+            outs = _with_lot(self._refs(get("outputEPCList"), get("outputQuantityList"), ilmd, items))
             io.extend(f"{tkey}\t{key}\tin\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in ins)
             io.extend(f"{tkey}\t{key}\tout\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in outs)
             if alone:
@@ -290,7 +299,7 @@ class Extractor:
             parent = self._sscc(parent_id) if parent_id else None
             if parent is not None and action in ("ADD", "DELETE"):
                 agg, head = out["aggregations"], f"{key}\t{parent}\t{action}\t{event_time}"
-                agg.extend(f"{head}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{NULL}\n" for r in children)
+                agg.extend(f"{head}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{NULL}\n" for r in _with_lot(children))
                 agg.extend(f"{head}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{sscc}\n" for sscc in child_ssccs)
                 if action == "DELETE" and not children and not child_epcs:  # a DELETE without children empties it
                     agg.append(f"{head}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\n")
@@ -330,5 +339,5 @@ class Extractor:
         out["movements"].append(f"{ev}\t{kind}\t{_party(parties, 'owning_party', member)}\t"
                                 f"{_party(parties, 'location', member)}\t{location}\t{copy_text(documents)}\t"
                                 f"{NULL if parent is None else parent}\n")
-        out["movement_lines"].extend(f"{key}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in lines)
+        out["movement_lines"].extend(f"{key}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\n" for r in lines)
         out["movement_ssccs"].extend(f"{key}\t{s}\n" for s in ssccs)

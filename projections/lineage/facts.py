@@ -10,7 +10,10 @@ transformation edges and retractions are resolved in SQL, over all facts, when t
 * Transformation inputs/outputs, keyed by ``transformationID`` when present (events sharing it form one
   transformation), else by the event itself.
 * Movements: receipts (bizStep ``receiving``) and shipments (bizStep ``shipping``) of ObjectEvents and
-  AggregationEvents, with their lots, quantities, SSCCs, parties and reference documents.
+  AggregationEvents, with their lots, quantities, SSCCs, parties and reference documents. A quantity of a
+  GTIN with no lot (``urn:epc:idpat:sgtin:...*`` or a bare ``/01/`` link, domain.md §9 scenario 12) is kept
+  as a lot-less line of that GTIN: it may hold any lot of it, so traces report it as ambiguous rather than
+  drop it. (Lot-less inputs of a transformation or contents of a pallet are not kept: docs/lineage.md.)
 * Aggregation lines: children (lot content, or SSCCs: cases on a pallet) added to or deleted from a
   parent (pallet) SSCC.
 * Declarations: an error declaration retracts its event (same key).
@@ -33,12 +36,14 @@ SHIPPING = "shipping"
 
 @dataclass(frozen=True, slots=True)
 class LotRef:
-    """A reference to lot content: a lot, or a serialised item whose lot is resolved later. Not both None."""
+    """A reference to lot content: a lot, a serialised item whose lot is resolved later, or (``gtin``, with
+    neither) a quantity of a GTIN whose lot the event does not say."""
 
     lot: LotKey | None
     item: str | None
     quantity: Decimal | None
     uom: str | None
+    gtin: str | None = None  # lot-less content only
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +145,20 @@ class _Collector:
                 self.facts.items[item] = key
                 return LotRef(key, item, Decimal(1) if quantity is None else quantity, uom)
             return LotRef(None, item, Decimal(1) if quantity is None else quantity, uom)
+        if ident.kind is IdKind.GTIN and ident.key is not None:
+            return LotRef(None, None, quantity, uom, ident.key)
         return None
 
     def refs(self, epcs: tuple[str, ...], quantities: tuple[QuantityElement, ...]) -> list[LotRef]:
+        """The lot content an EPC list then a quantity list name, lot-less lines included."""
         out = [r for e in epcs if (r := self.ref(e, None, None)) is not None]
         out += [r for q in quantities if (r := self.ref(q.epc_class, q.quantity, q.uom)) is not None]
         return out
+
+
+def _with_lot(refs: list[LotRef]) -> list[LotRef]:
+    """``refs`` but the lot-less ones (which only movements keep)."""
+    return [r for r in refs if r.gtin is None]
 
 
 def _sscc(text: str) -> str | None:
@@ -173,9 +186,10 @@ def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
     t = event.type
     if t is EventType.TRANSFORMATION:
         tkey = facts.tkey = f"tx:{event.transformation_id}" if event.transformation_id else f"ev:{event_key}"
-        facts.io += [IOLine(tkey, "in", r) for r in c.refs(event.input_epc_list, event.input_quantity_list)]
-        outs = c.refs(event.output_epc_list, event.output_quantity_list)
-        facts.io += [IOLine(tkey, "out", r) for r in outs]
+        facts.io += [IOLine(tkey, "in", r)
+                     for r in _with_lot(c.refs(event.input_epc_list, event.input_quantity_list))]
+        facts.io += [IOLine(tkey, "out", r)
+                     for r in _with_lot(c.refs(event.output_epc_list, event.output_quantity_list))]
         return facts
     if t is EventType.AGGREGATION:
         children = c.refs(event.child_epcs, event.child_quantity_list)
@@ -183,7 +197,7 @@ def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
         parent = _sscc(event.parent_id) if event.parent_id else None
         if parent is not None and event.action in (Action.ADD, Action.DELETE):
             action = event.action.value
-            facts.agg += [AggLine(parent, action, r) for r in children]
+            facts.agg += [AggLine(parent, action, r) for r in _with_lot(children)]
             facts.agg += [AggLine(parent, action, None, sscc) for sscc in child_ssccs]
             if event.action is Action.DELETE and not children and not event.child_epcs:
                 facts.agg.append(AggLine(parent, "DELETE", None))  # DELETE without children empties it

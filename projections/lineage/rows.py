@@ -63,7 +63,7 @@ def rows_of(facts: Iterable[EventFacts], declarations: Iterable[Declaration], lo
             out.add("movements", (key, f.event_id, f.event_time, f.tz_offset, m.kind, m.party, m.party_location,
                                   m.location, docs, m.parent))
             for line in m.lines:
-                out.add("movement_lines", (key, *_ref(line, lot_id)))
+                out.add("movement_lines", (key, *_ref(line, lot_id), line.gtin))
             for sscc in dict.fromkeys(m.ssccs):
                 out.add("movement_ssccs", (key, sscc))
     for d in declarations:

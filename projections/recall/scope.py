@@ -1,7 +1,8 @@
 """A recall's scope as comparable items, and the difference between two scopes.
 
 The scope of a recall is the forward trace of the recalled lot: every lot reached (with its depth) and every
-shipment of those lots (customer, location, date, quantity, uom, pallet, reference documents). Each becomes
+shipment of those lots (customer, location, date, quantity, uom, pallet, reference documents), lot-less
+shipments of their GTINs included (no lot number, ``ambiguous``). Each becomes
 an item with a stable key, so a later scope can be compared item by item with the one subscribers know.
 """
 
@@ -30,7 +31,11 @@ def scope_items(rows: TraceRows) -> dict[str, dict[str, Any]]:
             continue
         when = datetime.fromisoformat(m["event_time"])
         q = m["quantity"]  # text: the exact numeric
-        items[f"ship:{m['event_key']}:{m['gtin']}/{m['lot']}:{m['pallet'] or ''}"] = {
+        # a lot-less line (the event named the GTIN only) is one per event, GTIN and uom; only it says ambiguous,
+        # so the payloads of other shipments stay as subscribers know them
+        key = (f"ship:{m['event_key']}:{m['gtin']}/{m['lot']}:{m['pallet'] or ''}" if not m["ambiguous"] else
+               f"ship:{m['event_key']}:{m['gtin']}:lotless:{m['uom'] or ''}")
+        items[key] = {
             "eventId": m["event_id"] or m["event_key"],
             "date": local_time(when, m["tz_offset"]).date().isoformat(),
             "eventTime": (when - _EPOCH) // _MICROSECOND,  # what Avro's timestamp-micros holds
@@ -43,10 +48,12 @@ def scope_items(rows: TraceRows) -> dict[str, dict[str, Any]]:
             "uom": m["uom"],
             "pallet": m["pallet"],
             "documents": [{"type": d.get("type"), "id": d["id"]} for d in m["documents"]],
+            **_AMBIGUOUS[m["ambiguous"]],
         }
     return items
 
 
+_AMBIGUOUS: dict[bool, dict[str, bool]] = {False: {}, True: {"ambiguous": True}}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
