@@ -149,7 +149,8 @@ def edge_cases() -> list[EPCISEvent]:
     agg_ship_lotless = replace(aggregate("agg-ship-lotless", Action.ADD, sscc(905), [(gtin_only, 4, "CS")],
                                          minute=19), biz_step="shipping")
     recv_lotless = receive("recv-lotless", [(gtin_dl, 7, "KGM")], supplier=33, minute=19)
-    lotless = [ship_lotless, mixed_tx, pack_lotless, unpack_lotless, agg_ship_lotless, recv_lotless]
+    ship_serial = ship("ship-serial", customer=43, minute=20, epcs=("urn:epc:id:sgtin:0614141.107346.4242",))
+    lotless = [ship_lotless, mixed_tx, pack_lotless, unpack_lotless, agg_ship_lotless, recv_lotless, ship_serial]
     return [early_decl, exact, made, half_b, rework, commission, commission_url, pack, nested, not_sscc, unpack_one,
             empty, unnest, ship_cases, observe_agg, ship_pallet, agg_ship, agg_ship_bare, recv, recv_nothing, add_lot,
             txn, assoc,

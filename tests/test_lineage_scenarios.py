@@ -10,11 +10,12 @@ from lotline.wiring import Runtime
 from projections.render import to_csv
 from projections.trace import UnknownLot, trace
 from schemas.identifiers import gs1_check_digit
-from schemas.model import Action, PartyRef
+from schemas.model import Action, EPCISEvent, EventType, PartyRef
 from tests.lineage_builders import (
     LivePipeline,
     aggregate,
     append_and_project,
+    at,
     declare,
     eid,
     harvest,
@@ -289,6 +290,26 @@ def test_12_lotless_lines_are_ambiguous_and_in_the_scope_of_every_lot_of_their_g
         live.send([declare(ship("lotless", [(idpat, 12, "CS")], customer=R5, minute=5), "did_not_occur")])
     c7 = tr(runtime.engine, lgtin("C7", cookie), "forward")
     assert moves_of(c7) == lotless[1:] and [m.event_id for m in c7.retracted] == [eid("lotless")]
+
+
+def test_12_a_serial_item_whose_lot_no_event_names_is_ambiguous_until_one_does(runtime: Runtime) -> None:
+    item = "urn:epc:id:sgtin:0614141.107346.4242"  # GTIN 10614141073464, like C1 and C2; its lot not in the URN
+    with LivePipeline(runtime) as live:
+        live.send([
+            transform("bake1", [("L1", 1, "KGM")], [("C1", 10, "EA")], minute=1),
+            transform("bake2", [("L2", 1, "KGM")], [("C2", 10, "EA")], minute=2),
+            ship("serial", customer=R5, minute=5, epcs=(item,)),
+        ])
+        for lot in ("C1", "C2"):
+            fwd = tr(runtime.engine, lot, "forward")
+            assert moves_of(fwd) == [(None, pgln(R5), 1, None)] and fwd.movements[0].ambiguous
+        # the item's commissioning (arriving late) says its lot is C2: the line is C2's alone, and certain
+        live.send([EPCISEvent(type=EventType.OBJECT, event_id=eid("commission"), event_time=at(3),
+                              event_time_zone_offset="-06:00", action=Action.ADD, biz_step="commissioning",
+                              epc_list=(item,), ilmd={"cbvmda:lotNumber": "C2"})])
+    c2 = tr(runtime.engine, "C2", "forward")
+    assert moves_of(c2) == [("C2", pgln(R5), 1, None)] and not c2.movements[0].ambiguous
+    assert moves_of(tr(runtime.engine, "C1", "forward")) == []
 
 
 @pytest.mark.parametrize("order", ["inputs-first", "outputs-first"])

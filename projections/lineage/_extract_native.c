@@ -49,7 +49,7 @@ typedef struct {
 
 /* A reference to lot content: lot id and item (NULL: \N), quantity text (NULL: \N), uom (NULL: \N); owned. */
 typedef struct {
-    PyObject *lid, *item, *qty, *uom;
+    PyObject *lid, *item, *qty, *uom, *gtin; /* gtin: of a serialised item whose lot is not said, else NULL */
 } Ref;
 
 typedef struct {
@@ -63,6 +63,7 @@ static void refs_free(Refs *rs) {
         Py_XDECREF(rs->r[i].item);
         Py_XDECREF(rs->r[i].qty);
         Py_XDECREF(rs->r[i].uom);
+        Py_XDECREF(rs->r[i].gtin);
     }
     PyMem_Free(rs->r);
     rs->r = NULL;
@@ -70,7 +71,7 @@ static void refs_free(Refs *rs) {
 }
 
 /* Takes the references it is given (also when it fails). */
-static int refs_push(Refs *rs, PyObject *lid, PyObject *item, PyObject *qty, PyObject *uom) {
+static int refs_push(Refs *rs, PyObject *lid, PyObject *item, PyObject *qty, PyObject *uom, PyObject *gtin) {
     if (rs->n == rs->cap) {
         Py_ssize_t cap = rs->cap ? rs->cap * 2 : 8;
         Ref *r = PyMem_Realloc(rs->r, (size_t)cap * sizeof(Ref));
@@ -79,13 +80,14 @@ static int refs_push(Refs *rs, PyObject *lid, PyObject *item, PyObject *qty, PyO
             Py_XDECREF(item);
             Py_XDECREF(qty);
             Py_XDECREF(uom);
+            Py_XDECREF(gtin);
             PyErr_NoMemory();
             return -1;
         }
         rs->r = r;
         rs->cap = cap;
     }
-    rs->r[rs->n++] = (Ref){lid, item, qty, uom};
+    rs->r[rs->n++] = (Ref){lid, item, qty, uom, gtin};
     return 0;
 }
 
@@ -255,7 +257,7 @@ static int ref(St *st, PyObject *text, PyObject *qty, PyObject *uom, PyObject *i
     PyObject *lid = PyDict_GetItemWithError(st->lgtin, text);
     if (lid != NULL) {
         Py_INCREF(lid);
-        return refs_push(out, lid, NULL, qty, uom);
+        return refs_push(out, lid, NULL, qty, uom, NULL);
     }
     if (PyErr_Occurred()) goto fail;
     PyObject *c = classified(st, text);
@@ -269,7 +271,7 @@ static int ref(St *st, PyObject *text, PyObject *qty, PyObject *uom, PyObject *i
             Py_DECREF(lid);
             goto fail;
         }
-        return refs_push(out, lid, NULL, qty, uom);
+        return refs_push(out, lid, NULL, qty, uom, NULL);
     }
     if (str_eq(kind, "S")) {
         if (lot == Py_None) lot = ilmd;
@@ -278,13 +280,16 @@ static int ref(St *st, PyObject *text, PyObject *qty, PyObject *uom, PyObject *i
             Py_INCREF(qty);
         }
         Py_INCREF(item);
-        if (lot == NULL || lot == Py_None) return refs_push(out, NULL, item, qty, uom);
+        if (lot == NULL || lot == Py_None) {
+            Py_INCREF(gtin);
+            return refs_push(out, NULL, item, qty, uom, gtin);
+        }
         if ((lid = lot_id(st, gtin, lot, NULL)) == NULL || PyDict_SetItem(st->event_items, item, lid) < 0) {
             Py_XDECREF(lid);
             Py_DECREF(item);
             goto fail;
         }
-        return refs_push(out, lid, item, qty, uom);
+        return refs_push(out, lid, item, qty, uom, NULL);
     }
     if (str_eq(kind, "G")) {
         Py_XDECREF(qty);
@@ -476,8 +481,8 @@ static int movement(St *st, PyObject *body, const Fields *f, PyObject *location,
     if (rc != 0) return rc;
     Buf *l = &st->out[T_LINES], *s = &st->out[T_SSCCS];
     for (Py_ssize_t i = 0; i < lines->n; i++)
-        if (put_slice(l, key) < 0 || put_sep(l, '\t') < 0 || put_ref(l, &lines->r[i]) < 0 ||
-            PUT_LIT(l, "\t\\N\n") < 0)  /* no GTIN: lot-less lines are deferred */
+        if (put_slice(l, key) < 0 || put_sep(l, '\t') < 0 || put_ref(l, &lines->r[i]) < 0 || put_sep(l, '\t') < 0 ||
+            put_obj(l, lines->r[i].gtin) < 0 || put_sep(l, '\n') < 0)  /* (lines of a GTIN alone are deferred) */
             return -1;
     for (Py_ssize_t i = 0; i < n_ssccs; i++)
         if (put_slice(s, key) < 0 || put_sep(s, '\t') < 0 || put_obj(s, ssccs[i]) < 0 || put_sep(s, '\n') < 0)

@@ -112,8 +112,8 @@ _REF = tuple[str, str, str, str, str]  # COPY fields: lot id, item, quantity, uo
 
 
 def _with_lot(refs: list[_REF]) -> list[_REF]:
-    """``facts._with_lot``: ``refs`` but the lot-less ones (which only movements keep)."""
-    return [r for r in refs if r[4] is NULL]
+    """``facts._with_lot``: ``refs`` but those of a GTIN alone (which only movements keep)."""
+    return [r for r in refs if r[0] is not NULL or r[1] is not NULL]
 
 
 def _edges(ins: list[_REF], outs: list[_REF], tkey: str) -> list[str]:
@@ -238,7 +238,7 @@ class Extractor:
             lot = lot if lot is not None else ilmd
             qty = "1" if qty is NULL else qty
             if lot is None:
-                return NULL, copy_text(item), qty, uom, NULL
+                return NULL, copy_text(item), qty, uom, gtin
             lid = self._lot(gtin, lot, None)
             items[item] = lid
             return lid, copy_text(item), qty, uom, NULL

@@ -13,7 +13,8 @@ transformation edges and retractions are resolved in SQL, over all facts, when t
   AggregationEvents, with their lots, quantities, SSCCs, parties and reference documents. A quantity of a
   GTIN with no lot (``urn:epc:idpat:sgtin:...*`` or a bare ``/01/`` link, domain.md §9 scenario 12) is kept
   as a lot-less line of that GTIN: it may hold any lot of it, so traces report it as ambiguous rather than
-  drop it. (Lot-less inputs of a transformation or contents of a pallet are not kept: docs/lineage.md.)
+  drop it. So is a serialised item whose lot no event names (yet): its line carries its GTIN too. (A GTIN
+  alone among a transformation's inputs or outputs or a pallet's contents is not kept: docs/lineage.md.)
 * Aggregation lines: children (lot content, or SSCCs: cases on a pallet) added to or deleted from a
   parent (pallet) SSCC.
 * Declarations: an error declaration retracts its event (same key).
@@ -43,7 +44,7 @@ class LotRef:
     item: str | None
     quantity: Decimal | None
     uom: str | None
-    gtin: str | None = None  # lot-less content only
+    gtin: str | None = None  # content of no known lot: a GTIN alone, or a serialised item whose lot is not said
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,7 @@ class _Collector:
                 self.facts.lots.setdefault(key, set())
                 self.facts.items[item] = key
                 return LotRef(key, item, Decimal(1) if quantity is None else quantity, uom)
-            return LotRef(None, item, Decimal(1) if quantity is None else quantity, uom)
+            return LotRef(None, item, Decimal(1) if quantity is None else quantity, uom, ident.key)
         if ident.kind is IdKind.GTIN and ident.key is not None:
             return LotRef(None, None, quantity, uom, ident.key)
         return None
@@ -157,8 +158,9 @@ class _Collector:
 
 
 def _with_lot(refs: list[LotRef]) -> list[LotRef]:
-    """``refs`` but the lot-less ones (which only movements keep)."""
-    return [r for r in refs if r.gtin is None]
+    """``refs`` but those of a GTIN alone (which only movements keep); a serialised item stays, its lot may be
+    named by another event."""
+    return [r for r in refs if r.lot is not None or r.item is not None]
 
 
 def _sscc(text: str) -> str | None:
