@@ -196,7 +196,8 @@ class Trace:
 # usual case; :data:`_HAS_LOTLESS` is a one-time filter, a probe of an empty partial index) each lot is probed
 # once, straight into the answer; where it has some, once into ``reached``, which the answer and the lot-less
 # lines both read (materialising it costs ~10% of a 630-lot trace, a second probe of each lot ~28%).
-_HAS_LOTLESS = "EXISTS (SELECT 1 FROM {s}.movement_lines z WHERE z.gtin IS NOT NULL)"
+_HAS_LOTLESS = ("(EXISTS (SELECT 1 FROM {s}.movement_lines z WHERE z.gtin IS NOT NULL)"
+                " OR EXISTS (SELECT 1 FROM {s}.aggregations z WHERE z.gtin IS NOT NULL))")
 _LOTS = ("SELECT l.gtin, l.lot, ids.depth, l.identifiers FROM ids CROSS JOIN LATERAL"
          " (SELECT y.gtin, y.lot, y.identifiers FROM {s}.lots y WHERE y.id = ids.id OFFSET 0) l")
 TRACE = (
@@ -243,11 +244,14 @@ direct AS (
       FROM its CROSS JOIN LATERAL
            (SELECT * FROM {s}.movement_lines y WHERE y.lot_id IS NULL AND y.item = its.item OFFSET 0) ml
 ),
-held_lots AS (  -- SSCCs that ever held one of the lots
+gtins AS (SELECT DISTINCT gtin FROM reached WHERE """ + _HAS_LOTLESS + """),  -- only where there is lot-less content
+held_lots AS (  -- SSCCs that ever held one of the lots (or content of their GTINs with no lot)
     SELECT a.sscc FROM ids CROSS JOIN LATERAL
            (SELECT y.sscc FROM {s}.aggregations y WHERE y.lot_id = ids.id OFFSET 0) a
     UNION SELECT a.sscc FROM its CROSS JOIN LATERAL
            (SELECT y.sscc FROM {s}.aggregations y WHERE y.item = its.item OFFSET 0) a
+    UNION SELECT a.sscc FROM gtins CROSS JOIN LATERAL
+           (SELECT y.sscc FROM {s}.aggregations y WHERE y.gtin = gtins.gtin OFFSET 0) a
 ),
 up(level, ssccs) AS (  -- and the SSCCs that ever held those, level by level (cases on a pallet), as arrays
     SELECT 0, a FROM (SELECT array_agg(sscc) AS a FROM held_lots) h
@@ -280,7 +284,8 @@ tree(event_key, root, sscc, at) AS (  -- each moved SSCC, and the SSCCs inside i
                     WHERE d.sscc = t.sscc AND d.action = 'DELETE' AND d.event_time >= a.event_time
                       AND d.event_time <= t.at
                       AND (d.child_sscc = a.child_sscc
-                           OR (d.child_sscc IS NULL AND d.lot_id IS NULL AND d.item IS NULL AND d.quantity IS NULL))
+                           OR (d.child_sscc IS NULL AND d.lot_id IS NULL AND d.item IS NULL AND d.gtin IS NULL
+                               AND d.quantity IS NULL))
                       AND NOT EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = d.event_key))
             OFFSET 0) c
 ),
@@ -292,7 +297,8 @@ nodes AS (  -- each SSCC once per movement, under the outermost moved SSCC holdi
 ),
 agg AS (
     SELECT n.event_key, n.root, n.sscc, a.action, a.quantity, a.uom, a.event_time,
-           coalesce(a.lot_id, it.lot_id) AS lot_id, n.at
+           coalesce(a.lot_id, it.lot_id) AS lot_id, n.at,
+           CASE WHEN it.lot_id IS NULL THEN a.gtin END AS gtin  -- content of no (known) lot
       FROM nodes n
       CROSS JOIN LATERAL
            (SELECT * FROM {s}.aggregations x  -- the retraction probe in here: one index probe per line
@@ -301,48 +307,49 @@ agg AS (
       LEFT JOIN LATERAL
            (SELECT y.lot_id FROM {s}.items y WHERE a.lot_id IS NULL AND y.item = a.item OFFSET 0) it ON true
 ),
-cleared AS (  -- last time before the movement each (sscc, lot) was emptied: DELETE of all, or of the lot
-    SELECT event_key, sscc, lot_id, max(event_time) AS at FROM agg
-     WHERE action = 'DELETE' AND quantity IS NULL GROUP BY 1, 2, 3
+cleared AS (  -- last time before the movement each (sscc, lot or GTIN) was emptied: DELETE of all, or of it
+    SELECT event_key, sscc, lot_id, gtin, max(event_time) AS at FROM agg
+     WHERE action = 'DELETE' AND quantity IS NULL GROUP BY 1, 2, 3, 4
 ),
 inside AS (  -- per SSCC node; reported under its root, the SSCC the movement names
-    SELECT a.event_key, a.lot_id, a.uom, a.sscc, a.root,
+    SELECT a.event_key, a.lot_id, a.gtin, a.uom, a.sscc, a.root,
            sum(CASE a.action WHEN 'ADD' THEN a.quantity ELSE -a.quantity END) AS quantity
       FROM agg a
-      LEFT JOIN cleared c ON c.event_key = a.event_key AND c.sscc = a.sscc AND c.lot_id IS NULL
+      LEFT JOIN cleared c ON c.event_key = a.event_key AND c.sscc = a.sscc AND c.lot_id IS NULL AND c.gtin IS NULL
       LEFT JOIN cleared cl ON cl.event_key = a.event_key AND cl.sscc = a.sscc AND cl.lot_id = a.lot_id
-     WHERE a.lot_id IN (SELECT id FROM ids)
+      LEFT JOIN cleared cg ON cg.event_key = a.event_key AND cg.sscc = a.sscc AND cg.gtin = a.gtin
+     WHERE (a.lot_id IN (SELECT id FROM ids) OR a.gtin IN (SELECT gtin FROM gtins))
        AND a.event_time > coalesce(c.at, '-infinity') AND a.event_time > coalesce(cl.at, '-infinity')
+       AND a.event_time > coalesce(cg.at, '-infinity')
        AND NOT (a.action = 'DELETE' AND a.quantity IS NULL)
-     GROUP BY 1, 2, 3, 4, 5
+     GROUP BY 1, 2, 3, 4, 5, 6
     HAVING bool_or(a.action = 'ADD')
        AND (coalesce(sum(CASE a.action WHEN 'ADD' THEN a.quantity ELSE -a.quantity END), 1) > 0)
 ),
 lines AS (
     SELECT event_key, lot_id, uom, sscc, sum(quantity) AS quantity FROM direct GROUP BY 1, 2, 3, 4
     UNION ALL
-    SELECT event_key, lot_id, uom, root, sum(quantity) FROM inside GROUP BY 1, 2, 3, 4
+    SELECT event_key, lot_id, uom, root, sum(quantity) FROM inside WHERE lot_id IS NOT NULL GROUP BY 1, 2, 3, 4
 ),
-lotless AS (  -- lot-less lines of the GTINs of the lots reached (see TRACE: ``reached`` only where such lines exist)
-    SELECT ml.event_key, ml.gtin, ml.uom, sum(ml.quantity) AS quantity
-      FROM (SELECT DISTINCT gtin FROM reached WHERE """ + _HAS_LOTLESS + """) g
-      JOIN {s}.movement_lines ml ON ml.gtin = g.gtin
+lotless AS (  -- lot-less lines of the GTINs of the lots reached, direct or in an SSCC
+    SELECT ml.event_key, ml.gtin, ml.uom, NULL AS sscc, sum(ml.quantity) AS quantity
+      FROM gtins JOIN {s}.movement_lines ml ON ml.gtin = gtins.gtin
      WHERE ml.item IS NULL OR NOT EXISTS (SELECT 1 FROM {s}.items i WHERE i.item = ml.item)  -- else the item's lot's
      GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT event_key, gtin, uom, root, sum(quantity) FROM inside WHERE lot_id IS NULL GROUP BY 1, 2, 3, 4
 ),
-mv AS (
-SELECT m.event_id, m.event_key, m.event_time, m.tz_offset, l.gtin, l.lot, x.quantity::text AS quantity, x.uom,
+mv AS (  -- the retraction probe a lateral subquery: planned as a hash of every retraction, it grew with the store
+SELECT m.event_id, m.event_key, m.event_time, m.tz_offset, x.gtin, x.lot, x.quantity::text AS quantity, x.uom,
        m.party, m.party_location, m.location, coalesce(m.pallet, x.sscc) AS pallet, m.documents,
-       EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = m.event_key) AS retracted, false AS ambiguous
-  FROM lines x
+       rt.retracted IS NOT NULL AS retracted, x.ambiguous
+  FROM (SELECT l.gtin, l.lot, x.event_key, x.quantity, x.uom, x.sscc, false AS ambiguous
+          FROM lines x JOIN {s}.lots l ON l.id = x.lot_id
+        UNION ALL
+        SELECT gtin, NULL, event_key, quantity, uom, sscc, true FROM lotless) x
   JOIN {s}.movements m ON m.event_key = x.event_key AND m.kind = '{kind}'
-  JOIN {s}.lots l ON l.id = x.lot_id
-UNION ALL
-SELECT m.event_id, m.event_key, m.event_time, m.tz_offset, x.gtin, NULL, x.quantity::text, x.uom,
-       m.party, m.party_location, m.location, m.pallet, m.documents,
-       EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = m.event_key), true
-  FROM lotless x
-  JOIN {s}.movements m ON m.event_key = x.event_key AND m.kind = '{kind}'
+  LEFT JOIN LATERAL (SELECT true AS retracted FROM {s}.retractions r WHERE r.event_key = m.event_key OFFSET 0) rt
+    ON true
 )
 """
 

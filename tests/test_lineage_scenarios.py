@@ -9,7 +9,7 @@ import pytest
 from lotline.wiring import Runtime
 from projections.render import to_csv
 from projections.trace import UnknownLot, trace
-from schemas.identifiers import gs1_check_digit
+from schemas.identifiers import gs1_check_digit, parse_identifier
 from schemas.model import Action, EPCISEvent, EventType, PartyRef
 from tests.lineage_builders import (
     LivePipeline,
@@ -290,6 +290,36 @@ def test_12_lotless_lines_are_ambiguous_and_in_the_scope_of_every_lot_of_their_g
         live.send([declare(ship("lotless", [(idpat, 12, "CS")], customer=R5, minute=5), "did_not_occur")])
     c7 = tr(runtime.engine, lgtin("C7", cookie), "forward")
     assert moves_of(c7) == lotless[1:] and [m.event_id for m in c7.retracted] == [eid("lotless")]
+
+
+def test_12_lotless_content_of_a_shipped_pallet_is_ambiguous_and_follows_the_pallet_rules(runtime: Runtime) -> None:
+    """Content of a GTIN with no lot packed on a pallet travels with it like any content: ADDs minus DELETEs as of
+    the shipment, a DELETE of all of it (no quantity) or an emptying of the pallet clearing it; reported once
+    per shipment, on the pallet, ambiguous, in the trace of every lot of the GTIN."""
+    cookie = "200000"
+    idpat, bare = f"urn:epc:idpat:sgtin:0614141.{cookie}.*", f"https://id.gs1.org/01/{_gtin(cookie)}"
+    c1, c7 = lgtin("C1", cookie), lgtin("C7", cookie)
+    p, q, r = sscc(70), sscc(71), sscc(72)
+    publish_ingest_project(runtime, [
+        transform("bake1", [("L1", 100, "LBR")], [(c1, 100, "CS")], minute=1),
+        transform("bake7", [("L7", 50, "LBR")], [(c7, 50, "CS")], minute=2),
+        aggregate("pack-p", Action.ADD, p, [(c1, 10, "CS"), (idpat, 5, "CS")], minute=3),
+        aggregate("take-2", Action.DELETE, p, [(idpat, 2, "CS")], minute=4),  # not an emptying: it lists content
+        ship("ship-p", customer=R5, minute=5, epcs=(p,)),
+        aggregate("pack-q", Action.ADD, q, [(idpat, 4, "CS")], minute=6),
+        replace(aggregate("clear-gtin", Action.DELETE, q, [], minute=7), child_epcs=(bare,)),  # all of it, no qty
+        aggregate("repack-q", Action.ADD, q, [(c7, 3, "CS"), (idpat, 1, "CS")], minute=8),
+        ship("ship-q", customer=R6, minute=9, epcs=(q,)),
+        aggregate("pack-r", Action.ADD, r, [(idpat, 6, "CS")], minute=10),
+        aggregate("empty-r", Action.DELETE, r, [], minute=11),
+        ship("ship-r", customer=R7, minute=12, epcs=(r,)),
+    ])
+    on_p, on_q = parse_identifier(p).key, parse_identifier(q).key
+    assert moves_of(tr(runtime.engine, c1, "forward")) == [
+        ("C1", pgln(R5), 10, on_p), (None, pgln(R5), 3, on_p), (None, pgln(R6), 1, on_q)]
+    c7_fwd = tr(runtime.engine, c7, "forward")
+    assert moves_of(c7_fwd) == [(None, pgln(R5), 3, on_p), ("C7", pgln(R6), 3, on_q), (None, pgln(R6), 1, on_q)]
+    assert [m.ambiguous for m in c7_fwd.movements] == [True, False, True]
 
 
 def test_12_a_serial_item_whose_lot_no_event_names_is_ambiguous_until_one_does(runtime: Runtime) -> None:

@@ -582,16 +582,19 @@ static int event(St *st, const Fields *f, PyObject *body) {
      put_obj(g, action) < 0 || put_sep(g, '\t') < 0 || put_slice(g, f->event_time) < 0 || put_sep(g, '\t') < 0)
         if (parent != NULL && (add || del)) {
             for (Py_ssize_t i = 0; rc == 0 && i < a.n; i++)
-                rc = AGG_HEAD || put_ref(g, &a.r[i]) < 0 || PUT_LIT(g, "\t\\N\n") < 0 ? -1 : 0;
+                rc = AGG_HEAD || put_ref(g, &a.r[i]) < 0 || PUT_LIT(g, "\t\\N\t") < 0 || put_obj(g, a.r[i].gtin) < 0 ||
+                             put_sep(g, '\n') < 0
+                         ? -1
+                         : 0;
             for (Py_ssize_t i = 0; rc == 0 && i < n; i++)
                 rc = AGG_HEAD || PUT_LIT(g, "\\N\t\\N\t\\N\t\\N\t") < 0 || put_obj(g, ssccs[i]) < 0 ||
-                             put_sep(g, '\n') < 0
+                             PUT_LIT(g, "\t\\N\n") < 0
                          ? -1
                          : 0;
             int no_children = child_epcs == NULL || child_epcs == Py_None ||
                               (PyList_CheckExact(child_epcs) && PyList_GET_SIZE(child_epcs) == 0);
             if (rc == 0 && a.n == 0 && del && no_children)  /* a DELETE without children empties it */
-                rc = AGG_HEAD || PUT_LIT(g, "\\N\t\\N\t\\N\t\\N\t\\N\n") < 0 ? -1 : 0;
+                rc = AGG_HEAD || PUT_LIT(g, "\\N\t\\N\t\\N\t\\N\t\\N\t\\N\n") < 0 ? -1 : 0;
         }
 #undef AGG_HEAD
         /* a shipment or receipt of the children it lists, on the parent; else of the parent and its contents */

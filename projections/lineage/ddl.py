@@ -34,7 +34,8 @@ TABLES: dict[str, str] = {
     "lot_edges": f"src integer NOT NULL, dst integer NOT NULL, tkey {TEXT} NOT NULL",
     "aggregations": f"event_key {TEXT} NOT NULL, sscc {TEXT} NOT NULL, action {TEXT} NOT NULL, "
                     f"event_time timestamptz NOT NULL, lot_id integer, item {TEXT}, quantity numeric, uom {TEXT}, "
-                    f"child_sscc {TEXT}",  # an SSCC inside the SSCC (a case on a pallet): lot, item and quantity NULL
+                    f"child_sscc {TEXT}, "  # an SSCC inside the SSCC (a case on a pallet): lot, item and quantity NULL
+                    f"gtin {TEXT}",  # content of no known lot (see movement_lines)
     "movements": f"event_key {TEXT} NOT NULL, event_id {TEXT}, event_time timestamptz NOT NULL, "
                  f"tz_offset {TEXT} NOT NULL, kind {TEXT} NOT NULL, party {TEXT}, party_location {TEXT}, "
                  f"location {TEXT}, documents jsonb NOT NULL, pallet {TEXT}",
@@ -59,6 +60,7 @@ INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS aggregations_lot ON {s}.aggregations (lot_id)",
     "CREATE INDEX IF NOT EXISTS aggregations_item ON {s}.aggregations (item) WHERE item IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS aggregations_child ON {s}.aggregations (child_sscc) WHERE child_sscc IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS aggregations_gtin ON {s}.aggregations (gtin) WHERE gtin IS NOT NULL",
     "CREATE UNIQUE INDEX IF NOT EXISTS movements_pk ON {s}.movements (event_key)",
     "CREATE INDEX IF NOT EXISTS movement_lines_lot ON {s}.movement_lines (lot_id)",
     "CREATE INDEX IF NOT EXISTS movement_lines_item ON {s}.movement_lines (item) WHERE item IS NOT NULL",
@@ -74,7 +76,8 @@ ANALYZED: dict[str, tuple[str, ...]] = {
     "retractions": ("event_key",),
     "transformation_io": ("tkey", "event_key", "role", "lot_id", "item"),
     "lot_edges": ("src", "dst", "tkey"),
-    "aggregations": ("event_key", "sscc", "action", "event_time", "lot_id", "item", "quantity", "child_sscc"),
+    "aggregations": ("event_key", "sscc", "action", "event_time", "lot_id", "item", "quantity", "child_sscc",
+                     "gtin"),
     "movements": ("event_key", "kind"),
     "movement_lines": ("event_key", "lot_id", "item", "gtin"),
     "movement_ssccs": ("event_key", "sscc"),

@@ -112,7 +112,7 @@ _REF = tuple[str, str, str, str, str]  # COPY fields: lot id, item, quantity, uo
 
 
 def _with_lot(refs: list[_REF]) -> list[_REF]:
-    """``facts._with_lot``: ``refs`` but those of a GTIN alone (which only movements keep)."""
+    """``facts._with_lot``: ``refs`` but those of a GTIN alone (which transformations do not keep)."""
     return [r for r in refs if r[0] is not NULL or r[1] is not NULL]
 
 
@@ -299,10 +299,10 @@ class Extractor:
             parent = self._sscc(parent_id) if parent_id else None
             if parent is not None and action in ("ADD", "DELETE"):
                 agg, head = out["aggregations"], f"{key}\t{parent}\t{action}\t{event_time}"
-                agg.extend(f"{head}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{NULL}\n" for r in _with_lot(children))
-                agg.extend(f"{head}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{sscc}\n" for sscc in child_ssccs)
+                agg.extend(f"{head}\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{NULL}\t{r[4]}\n" for r in children)
+                agg.extend(f"{head}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{sscc}\t{NULL}\n" for sscc in child_ssccs)
                 if action == "DELETE" and not children and not child_epcs:  # a DELETE without children empties it
-                    agg.append(f"{head}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\n")
+                    agg.append(f"{head}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\t{NULL}\n")
             listed = bool(children or child_ssccs)
             self._movement(out, ev, key, body, location, children,
                            child_ssccs if listed or parent is None else (parent,), parent if listed else None)

@@ -13,8 +13,9 @@ transformation edges and retractions are resolved in SQL, over all facts, when t
   AggregationEvents, with their lots, quantities, SSCCs, parties and reference documents. A quantity of a
   GTIN with no lot (``urn:epc:idpat:sgtin:...*`` or a bare ``/01/`` link, domain.md §9 scenario 12) is kept
   as a lot-less line of that GTIN: it may hold any lot of it, so traces report it as ambiguous rather than
-  drop it. So is a serialised item whose lot no event names (yet): its line carries its GTIN too. (A GTIN
-  alone among a transformation's inputs or outputs or a pallet's contents is not kept: docs/lineage.md.)
+  drop it. So is a serialised item whose lot no event names (yet): its line carries its GTIN too. The same
+  holds for a pallet's contents (aggregation lines). (A GTIN alone among a transformation's inputs or outputs
+  is not kept: no edge can be drawn to a lot from it.)
 * Aggregation lines: children (lot content, or SSCCs: cases on a pallet) added to or deleted from a
   parent (pallet) SSCC.
 * Declarations: an error declaration retracts its event (same key).
@@ -158,8 +159,8 @@ class _Collector:
 
 
 def _with_lot(refs: list[LotRef]) -> list[LotRef]:
-    """``refs`` but those of a GTIN alone (which only movements keep); a serialised item stays, its lot may be
-    named by another event."""
+    """``refs`` but those of a GTIN alone (no edge can be drawn from or to one); a serialised item stays, its lot
+    may be named by another event."""
     return [r for r in refs if r.lot is not None or r.item is not None]
 
 
@@ -199,7 +200,7 @@ def facts_of(event_key: str, position: int, event: EPCISEvent) -> EventFacts:
         parent = _sscc(event.parent_id) if event.parent_id else None
         if parent is not None and event.action in (Action.ADD, Action.DELETE):
             action = event.action.value
-            facts.agg += [AggLine(parent, action, r) for r in _with_lot(children)]
+            facts.agg += [AggLine(parent, action, r) for r in children]
             facts.agg += [AggLine(parent, action, None, sscc) for sscc in child_ssccs]
             if event.action is Action.DELETE and not children and not event.child_epcs:
                 facts.agg.append(AggLine(parent, "DELETE", None))  # DELETE without children empties it

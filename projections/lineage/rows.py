@@ -56,7 +56,8 @@ def rows_of(facts: Iterable[EventFacts], declarations: Iterable[Declaration], lo
             out.add("transformation_io", (io.tkey, key, io.role, *_ref(io.ref, lot_id)))
         for a in f.agg:
             ref = (None, None, None, None) if a.ref is None else _ref(a.ref, lot_id)
-            out.add("aggregations", (key, a.sscc, a.action, f.event_time, *ref, a.child))
+            out.add("aggregations", (key, a.sscc, a.action, f.event_time, *ref, a.child,
+                                     None if a.ref is None else a.ref.gtin))
         m = f.movement
         if m is not None:
             docs = json.dumps([{"type": t, "id": v} for t, v in m.documents])
