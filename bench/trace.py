@@ -3,17 +3,18 @@
 1. A *layered* lineage (``--layers`` × ``--width`` lots, each lot made from 2-3 lots of the layer before,
    chosen near its own position) of ≥ 1M edges, and a *blended* one (inputs drawn from the whole layer
    before, so a trace reaches a large part of the graph). Both are COPYed straight into lineage schemas.
-2. Trace timing, interleaved in the same run on the same tables, each going first for every other start:
+2. Trace timing, interleaved in the same run on the same tables, each going first in turn:
    ``projections.trace.trace`` end to end (lot lookup, traversal with depths, lot identifiers,
    shipment/receipt query, result objects) against the raw set-semantics recursive CTE returning the reached
-   lot ids. p50/p95 and lots reached.
+   lot ids, and against that CTE joined to ``lots`` for the reached lots' GTIN, lot and identifiers (the least
+   a statement returning those columns does). p50/p95 and lots reached.
 3. Rebuild throughput: a simulated bakery of ``--events`` events is put in the store; raw COPY of the same
    event rows into a bare table is timed against ``projections.replay.rebuild`` (the stored JSON read out, its
    lineage rows extracted by the client and COPYed into bare tables, derive edges, index, analyse, catch up,
    switch), in ``--pairs`` pairs (3), reporting the medians and the median of the pairs' ratios.
 
-Run: ``.venv/bin/python -m bench.trace`` (``--write`` updates the "Lineage traces" section of
-docs/performance.md; ``--rebuild-only`` runs step 3 alone).
+Run: ``.venv/bin/python -m bench.trace`` (``--write`` replaces the latest run's figures at the head of
+"Lineage traces" in docs/performance.md, leaving the dated history; ``--rebuild-only`` runs step 3 alone).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ RAW = {
                "ON e.src = r.id) SELECT id FROM r",
     "backward": "WITH RECURSIVE r(id) AS (SELECT %(s)s UNION SELECT e.src FROM r JOIN {s}.lot_edges e "
                 "ON e.dst = r.id) SELECT id FROM r",
+}
+RAW_LOTS = {  # the same walk joined to lots: the least any statement returning the reached lots' columns does
+    d: q.replace("SELECT id FROM r", "SELECT l.gtin, l.lot, l.identifiers FROM r JOIN {s}.lots l ON l.id = r.id")
+    for d, q in RAW.items()
 }
 GTIN = "0614141" + "00001"
 GTIN14 = "1" + GTIN[:12]
@@ -119,13 +124,16 @@ def _summary(samples: list[float], reached: list[int]) -> Timing:
 
 
 def time_traces(engine: Engine, schema: str, layers: int, width: int, n: int,
-                seed: int = 2) -> tuple[Timing, Timing]:
-    """Interleave the project's trace and the raw CTE on ``n`` random lots; returns (project, raw)."""
+                seed: int = 2) -> tuple[Timing, Timing, Timing]:
+    """Interleave the project's trace, the raw CTE and the raw CTE joined to ``lots`` (:data:`RAW_LOTS`) on ``n``
+    random lots; returns (project, raw, raw with the lots' columns)."""
     rng = random.Random(seed)
     ours: list[float] = []
     raws: list[float] = []
+    with_lots: list[float] = []
     our_lots: list[int] = []
     raw_lots: list[int] = []
+    joined_lots: list[int] = []
     raw = engine.raw_connection()
     cur = raw.cursor()
     try:
@@ -143,23 +151,26 @@ def time_traces(engine: Engine, schema: str, layers: int, width: int, n: int,
             ours.append(time.perf_counter() - t0)
             our_lots.append(len(result.lots))
 
-        def run_raw(direction: str, lot_id: int) -> None:
-            t0 = time.perf_counter()
-            cur.execute(RAW[direction].format(s=schema), {"s": lot_id})
-            ids = cur.fetchall()
-            raw.commit()
-            raws.append(time.perf_counter() - t0)
-            raw_lots.append(len(ids))
+        def raw_run(sql: dict[str, str], samples: list[float], reached: list[int]) -> Any:
+            def run(direction: str, lot_id: int) -> None:
+                t0 = time.perf_counter()
+                cur.execute(sql[direction].format(s=schema), {"s": lot_id})
+                rows = cur.fetchall()
+                raw.commit()
+                samples.append(time.perf_counter() - t0)
+                reached.append(len(rows))
+            return run
 
+        runs = [run_ours, raw_run(RAW, raws, raw_lots), raw_run(RAW_LOTS, with_lots, joined_lots)]
         for i, (direction, lot_id) in enumerate(starts):
-            # whichever runs second finds the start's pages in the CPU caches: take turns
-            for run in ((run_ours, run_raw) if i % 2 == 0 else (run_raw, run_ours)):
+            # whichever runs later finds the start's pages in the CPU caches: each goes first in turn
+            for run in runs[i % 3:] + runs[:i % 3]:
                 run(direction, lot_id)
         ours_conn.close()
     finally:
         raw.close()
-    assert our_lots == raw_lots, "the project's trace and the raw CTE reached different lot sets"
-    return _summary(ours, our_lots), _summary(raws, raw_lots)
+    assert our_lots == raw_lots == joined_lots, "the project's trace and the raw CTEs reached different lot sets"
+    return _summary(ours, our_lots), _summary(raws, raw_lots), _summary(with_lots, joined_lots)
 
 
 def rebuild_throughput(engine: Engine, n_events: int, repeat: int = 1) -> dict[str, float]:
@@ -215,14 +226,17 @@ def _edges(engine: Engine, schema: str) -> int:
         raw.close()
 
 
-def report(args: argparse.Namespace, layered: tuple[int, Timing, Timing], blended: tuple[int, Timing, Timing],
-           rb: dict[str, float] | None) -> str:
-    def row(name: str, edges: int, ours: Timing, raw: Timing) -> str:
+Graph = tuple[int, Timing, Timing, Timing]  # edges; the trace, the raw CTE, the raw CTE with the lots' columns
+
+
+def report(args: argparse.Namespace, layered: Graph, blended: Graph, rb: dict[str, float] | None) -> str:
+    def row(name: str, edges: int, ours: Timing, raw: Timing, with_lots: Timing) -> str:
         return (f"| {name} | {edges:,} | {ours.lots_median:,} (max {ours.lots_max:,}) | {raw.p50_ms:.2f} | "
-                f"{raw.p95_ms:.2f} | {ours.p50_ms:.2f} | {ours.p95_ms:.2f} | {ours.p95_ms / raw.p95_ms:.2f}× |")
+                f"{raw.p95_ms:.2f} | {with_lots.p95_ms:.2f} | {ours.p50_ms:.2f} | {ours.p95_ms:.2f} | "
+                f"{ours.p95_ms / raw.p95_ms:.2f}× | {ours.p95_ms / with_lots.p95_ms:.2f}× |")
 
     return "\n".join([
-        "## Lineage traces",
+        SECTION,
         "",
         f"Machine: {machine()}; PostgreSQL 15 on the same host. Measured by `.venv/bin/python -m bench.trace "
         f"--layers {args.layers} --width {args.width} --samples {args.samples} --events {args.events}` "
@@ -232,12 +246,14 @@ def report(args: argparse.Namespace, layered: tuple[int, Timing, Timing], blende
         "identifiers, shipments/receipts with pallet resolution, result objects; one prepared statement), "
         "against the raw set-semantics recursive CTE returning the reached lot ids, both on an open connection "
         "(checking one out of the engine's pool adds 0.2-0.5 ms), interleaved on the same tables in the same "
-        "run, each going first for every other start; half backward from the last layers, half forward from the "
-        "first. Both reach the same lot sets (checked).",
+        "run, each going first in turn; half backward from the last layers, half forward from the first. "
+        "Beside it, the raw CTE joined to `lots` for the reached lots' GTIN, lot and identifiers (no depths, no "
+        "movements, no result objects): the least a statement returning those columns does. All three reach the "
+        "same lot sets (checked).",
         "",
-        "| graph | edges | lots reached (median) | raw CTE p50 ms | raw p95 ms | trace p50 ms | trace p95 ms "
-        "| trace p95 / raw p95 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| graph | edges | lots reached (median) | raw CTE p50 ms | raw p95 ms | raw + lots p95 ms | trace p50 ms "
+        "| trace p95 ms | trace p95 / raw p95 | trace p95 / (raw + lots) p95 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         row(f"layered {args.layers}×{args.width:,}", *layered),
         row(f"blended {args.layers}×{args.width:,}", *blended),
         "",
@@ -252,12 +268,20 @@ def report(args: argparse.Namespace, layered: tuple[int, Timing, Timing], blende
     ])
 
 
+SECTION = "### The latest `bench.trace --write` run"
+
+
 def write_section(text: str, path: Path = Path("docs/performance.md")) -> None:
-    """Replace (or append) the ``## Lineage traces`` section, leaving other sections alone."""
-    old = path.read_text() if path.exists() else "# Performance\n\n"
-    pattern = re.compile(r"## Lineage traces\n.*?(?=\n## |\Z)", re.S)
-    new = pattern.sub(lambda _: text.rstrip() + "\n", old) if pattern.search(old) else \
-        old.rstrip() + "\n\n" + text
+    """Replace :data:`SECTION` (or put it first under ``## Lineage traces``), leaving the dated history below it
+    and every other section alone."""
+    old = path.read_text() if path.exists() else "# Performance\n\n## Lineage traces\n"
+    pattern = re.compile(re.escape(SECTION) + r"\n.*?(?=\n##+ |\Z)", re.S)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: text.rstrip() + "\n", old)
+    elif "## Lineage traces\n" in old:
+        new = old.replace("## Lineage traces\n", "## Lineage traces\n\n" + text.rstrip() + "\n", 1)
+    else:
+        new = old.rstrip() + "\n\n## Lineage traces\n\n" + text
     path.write_text(new)
 
 
@@ -289,15 +313,18 @@ def main() -> None:
         t0 = time.perf_counter()
         edges = build_graph(engine, "bench_layered", args.layers, args.width, blended=False)
         print(f"layered graph: {edges:,} edges in {time.perf_counter() - t0:.1f}s", flush=True)
-        ours, raw = time_traces(engine, "bench_layered", args.layers, args.width, args.samples)
-        layered = (edges, ours, raw)
-        print(f"layered: raw p50 {raw.p50_ms:.2f} p95 {raw.p95_ms:.2f} | trace p50 {ours.p50_ms:.2f} "
-              f"p95 {ours.p95_ms:.2f} ms | lots {ours.lots_median} (max {ours.lots_max})", flush=True)
+        ours, raw, with_lots = time_traces(engine, "bench_layered", args.layers, args.width, args.samples)
+        layered = (edges, ours, raw, with_lots)
+        print(f"layered: raw p50 {raw.p50_ms:.2f} p95 {raw.p95_ms:.2f} | raw + lots p50 {with_lots.p50_ms:.2f} "
+              f"p95 {with_lots.p95_ms:.2f} | trace p50 {ours.p50_ms:.2f} p95 {ours.p95_ms:.2f} ms | lots "
+              f"{ours.lots_median} (max {ours.lots_max})", flush=True)
         edges_b = build_graph(engine, "bench_blended", args.layers, args.width, blended=True)
-        ours_b, raw_b = time_traces(engine, "bench_blended", args.layers, args.width, args.blended_samples)
-        blended = (edges_b, ours_b, raw_b)
-        print(f"blended: raw p50 {raw_b.p50_ms:.1f} p95 {raw_b.p95_ms:.1f} | trace p50 {ours_b.p50_ms:.1f} "
-              f"p95 {ours_b.p95_ms:.1f} ms | lots {ours_b.lots_median} (max {ours_b.lots_max})", flush=True)
+        ours_b, raw_b, with_lots_b = time_traces(engine, "bench_blended", args.layers, args.width,
+                                                 args.blended_samples)
+        blended = (edges_b, ours_b, raw_b, with_lots_b)
+        print(f"blended: raw p50 {raw_b.p50_ms:.1f} p95 {raw_b.p95_ms:.1f} | raw + lots p95 {with_lots_b.p95_ms:.1f} "
+              f"| trace p50 {ours_b.p50_ms:.1f} p95 {ours_b.p95_ms:.1f} ms | lots {ours_b.lots_median} "
+              f"(max {ours_b.lots_max})", flush=True)
         rb = None if args.skip_rebuild else rebuild_throughput(engine, args.events, args.pairs)
         print(f"rebuild: {rb}", flush=True)
         engine.dispose()
