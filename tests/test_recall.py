@@ -206,3 +206,23 @@ def test_relay_killed_between_publish_and_bookkeeping_loses_nothing(alerts_runti
     for m, aid in zip(msgs, ids, strict=True):
         assert codec.decode_record(m.value() or b"")["alertId"] == aid  # a duplicate is the same alert
     assert kills == 4
+
+
+def test_a_scope_keeps_each_lotless_line_of_a_shipment_apart() -> None:
+    """Content of the GTIN with no lot, shipped loose and on two pallets by one event: three scope items, each
+    ambiguous; a lot's own line beside them keeps the payload it had before lot-less lines existed."""
+    from projections.recall.scope import scope_items
+    from projections.trace import TraceRows
+
+    gtin = "20614141000009"
+    base = {"event_key": "k1", "event_id": "urn:lotline:test:k1", "event_time": "2026-06-01T08:00:00+00:00",
+            "tz_offset": "-06:00", "gtin": gtin, "party": "urn:epc:id:pgln:0614141.00010", "party_location": None,
+            "location": None, "documents": [], "retracted": False, "uom": "CS"}
+    moves = [{**base, "lot": None, "quantity": "3", "pallet": pallet, "ambiguous": True}
+             for pallet in ("006141410000000706", "006141410000000713", None)]
+    moves.append({**base, "lot": "C1", "quantity": "5", "pallet": None, "ambiguous": False})
+    items = scope_items(TraceRows([(gtin, "C1", 0, [], None, None)], 7, moves))
+    shipments = [v for k, v in items.items() if k.startswith("ship:")]
+    assert sorted((s["lotNumber"] or "", s["pallet"] or "", s.get("ambiguous", False)) for s in shipments) == [
+        ("", "", True), ("", "006141410000000706", True), ("", "006141410000000713", True), ("C1", "", False)]
+    assert "ambiguous" not in next(s for s in shipments if s["lotNumber"] == "C1")

@@ -31,10 +31,10 @@ def scope_items(rows: TraceRows) -> dict[str, dict[str, Any]]:
             continue
         when = datetime.fromisoformat(m["event_time"])
         q = m["quantity"]  # text: the exact numeric
-        # a lot-less line (the event named the GTIN only) is one per event, GTIN and uom; only it says ambiguous,
-        # so the payloads of other shipments stay as subscribers know them
+        # a lot-less line (content of the GTIN, no lot said) is one per event, GTIN, uom and pallet; only it says
+        # ambiguous, so the payloads of other shipments stay as subscribers know them
         key = (f"ship:{m['event_key']}:{m['gtin']}/{m['lot']}:{m['pallet'] or ''}" if not m["ambiguous"] else
-               f"ship:{m['event_key']}:{m['gtin']}:lotless:{m['uom'] or ''}")
+               f"ship:{m['event_key']}:{m['gtin']}:lotless:{m['uom'] or ''}:{m['pallet'] or ''}")
         items[key] = {
             "eventId": m["event_id"] or m["event_key"],
             "date": local_time(when, m["tz_offset"]).date().isoformat(),
