@@ -92,10 +92,16 @@ class AvroSchema:
                 pass
         return self._read_body_fastavro(body)
 
-    def _read_body_fastavro(self, body: bytes) -> dict[str, Any]:
+    def read_body_written_with(self, body: bytes, writer: AvroSchema) -> dict[str, Any]:
+        """A body written with an earlier version of this schema, resolved into this one (Avro schema
+        resolution: fields added since take their defaults)."""
+        return self._read_body_fastavro(body, writer)
+
+    def _read_body_fastavro(self, body: bytes, writer: AvroSchema | None = None) -> dict[str, Any]:
         buf = io.BytesIO(body)
         try:
-            record = fastavro.schemaless_reader(buf, self.parsed, None)
+            record = (fastavro.schemaless_reader(buf, self.parsed, None) if writer is None else
+                      fastavro.schemaless_reader(buf, writer.parsed, self.parsed))
         except Exception as exc:  # fastavro raises many types on bad bytes
             raise CodecError(f"Avro body does not match schema {self.name}: {type(exc).__name__}: {exc}") from None
         if not isinstance(record, dict):
@@ -107,6 +113,9 @@ class AvroSchema:
 
 EVENT_SCHEMA = AvroSchema("epcis_event")
 ALERT_SCHEMA = AvroSchema("recall_alert")
+ALERT_SCHEMA_V1 = AvroSchema("recall_alert.v1")
+"""The alert schema before lot-less shipments (``lotNumber`` always a string, no ``ambiguous``): alerts written
+with it stay on the topic for its retention, and an upgraded subscriber still reads them."""
 
 
 class Framing(Protocol):
@@ -290,15 +299,22 @@ def _type_symbols(schema: AvroSchema) -> list[str]:
 class RecordCodec:
     """Encode and decode Avro records of one schema with one framing."""
 
-    def __init__(self, schema: AvroSchema, framing: Framing | None = None) -> None:
+    def __init__(self, schema: AvroSchema, framing: Framing | None = None,
+                 earlier: tuple[AvroSchema, ...] = ()) -> None:
+        """``earlier``: versions of ``schema`` that records may still have been written with, read when
+        single-object encoded (their fingerprint says which), resolved into ``schema``."""
         self.framing: Framing = framing or SingleObjectFraming()
         self.schema = schema
+        self.earlier = {s.fingerprint: s for s in earlier}
 
     def encode_record(self, record: Mapping[str, Any]) -> bytes:
         return self.framing.frame(self.schema, self.schema.write_body(record))
 
     def decode_record(self, data: bytes) -> dict[str, Any]:
         """Decode to the Avro record (raises :class:`CodecError` on bytes that are not ours)."""
+        writer = self.earlier.get(data[2:10]) if data[:2] == SINGLE_OBJECT_MAGIC else None
+        if writer is not None:
+            return self.schema.read_body_written_with(data[10:], writer)
         return self.schema.read_body(self.framing.unframe(self.schema, data))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from schemas.avro_codec import ALERT_SCHEMA, Framing, RecordCodec
+from schemas.avro_codec import ALERT_SCHEMA, ALERT_SCHEMA_V1, Framing, RecordCodec
 from schemas.identifiers import LotKey
 from schemas.model import Action, EPCISEvent, EventType, PersistentDisposition, QuantityElement
 
@@ -67,7 +67,8 @@ def alert_id(recall_id: str, sequence: int) -> str:
 
 
 class AlertCodec(RecordCodec):
-    """Avro ``RecallAlert`` messages for the recall-alerts topic."""
+    """Avro ``RecallAlert`` messages for the recall-alerts topic; alerts written with the schema's first version
+    (before lot-less shipments) are read too, as the current schema (``ambiguous`` false)."""
 
     def __init__(self, framing: Framing | None = None) -> None:
-        super().__init__(ALERT_SCHEMA, framing)
+        super().__init__(ALERT_SCHEMA, framing, earlier=(ALERT_SCHEMA_V1,))

@@ -107,3 +107,20 @@ def test_the_alert_schema_is_written_as_fastavro_writes_it(n: int) -> None:
     record = _alert(n)
     assert compile_writer(ALERT_SCHEMA.parsed)(record) == _fastavro(record, ALERT_SCHEMA.parsed)
     assert ALERT_SCHEMA.read_body(ALERT_SCHEMA.write_body(record))["lotsAdded"] == record["lotsAdded"]
+
+
+def test_alerts_written_with_the_first_alert_schema_are_still_read() -> None:
+    """An alert on the topic from before lot-less shipments (schema version 1) decodes as the current schema."""
+    from schemas.avro_codec import ALERT_SCHEMA_V1, SingleObjectFraming
+    from schemas.errors import CodecError
+    from schemas.recall import AlertCodec
+
+    old = {**_alert(2), "shipmentsRemoved": []}  # version 1 had neither null lot numbers nor ``ambiguous``
+    data = SingleObjectFraming().frame(ALERT_SCHEMA_V1, ALERT_SCHEMA_V1.write_body(old))
+    assert ALERT_SCHEMA_V1.fingerprint != ALERT_SCHEMA.fingerprint
+    codec = AlertCodec()
+    read = codec.decode_record(data)
+    assert read == codec.decode_record(codec.encode_record(old))  # as if written now
+    assert [s["ambiguous"] for s in read["shipmentsAdded"]] == [False, False] and read["sequence"] == 2
+    with pytest.raises(CodecError, match="unknown Avro schema"):
+        AlertCodec().decode_record(data[:2] + bytes(8) + data[10:])
