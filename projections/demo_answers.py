@@ -83,7 +83,7 @@ def answer_three_questions(engine: Engine, console: Console, schema: str = LIVE_
             fwd: Trace = trace(raw, LotKey(x.gtin, x.lot_number), Direction.FORWARD, schema=schema)
             for m in fwd.movements:
                 if m.party:
-                    customers.setdefault(m.party, set()).add(m.lot_number or f"{m.gtin}/* (lot not stated)")
+                    customers.setdefault(m.party, set()).add(m.lot_number or f"{m.lot_label} (lot not stated)")
     finally:
         raw.close()
     ms_fwd = (time.perf_counter() - started) * 1000

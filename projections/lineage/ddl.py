@@ -39,7 +39,8 @@ TABLES: dict[str, str] = {
     "movements": f"event_key {TEXT} NOT NULL, event_id {TEXT}, event_time timestamptz NOT NULL, "
                  f"tz_offset {TEXT} NOT NULL, kind {TEXT} NOT NULL, party {TEXT}, party_location {TEXT}, "
                  f"location {TEXT}, documents jsonb NOT NULL, pallet {TEXT}",
-    # gtin: a lot-less line (a quantity of a GTIN, no lot said; lot_id and item NULL)
+    # gtin: content of no known lot (a GTIN alone: lot_id and item NULL; or a serialised item whose lot no event
+    # named when the line was written: the item set, its lot found through items once an event names it)
     "movement_lines": f"event_key {TEXT} NOT NULL, lot_id integer, item {TEXT}, quantity numeric, uom {TEXT}, "
                       f"gtin {TEXT}",
     "movement_ssccs": f"event_key {TEXT} NOT NULL, sscc {TEXT} NOT NULL",

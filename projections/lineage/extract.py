@@ -320,9 +320,10 @@ class Extractor:
                 out["items"].append(f"{copy_text(item)}\t{lid}\n")
 
     def _movement(self, out: dict[str, list[str]], ev: str, key: str, body: dict[str, Any], location: str,
-                  lines: list[_REF], ssccs: Iterable[str], parent: str | None) -> None:
-        """``facts._movement``: receipts (sourceList) and shipments (destinationList) that move something;
-        ``ev`` is the event's key, id, time and offset as COPY fields, the first columns of its row."""
+                  lines: list[_REF], ssccs: tuple[str, ...], parent: str | None) -> None:
+        """``facts._movement``: receipts (sourceList) and shipments (destinationList) that move something
+        (``ssccs`` distinct, as :meth:`_ssccs` gives them); ``ev`` is the event's key, id, time and offset as COPY
+        fields, the first columns of its row."""
         step = body.get("bizStep")
         if step == RECEIVING:
             kind, parties, member = "receive", body.get("sourceList"), "source"
@@ -330,7 +331,6 @@ class Extractor:
             kind, parties, member = "ship", body.get("destinationList"), "destination"
         else:
             return
-        ssccs = tuple(dict.fromkeys(ssccs))
         if not lines and not ssccs:
             return
         docs = body.get("bizTransactionList")

@@ -58,7 +58,7 @@ class Movement:
     location: str | None  # where the event happened (bizLocation, else readPoint)
     documents: tuple[tuple[str | None, str], ...]  # (BTT type, document id)
     lines: tuple[LotRef, ...]
-    ssccs: tuple[str, ...]  # shipped/received SSCCs whose contents are resolved through aggregation
+    ssccs: tuple[str, ...]  # shipped/received SSCCs (distinct) whose contents are resolved through aggregation
     parent: str | None = None  # the SSCC an AggregationEvent's listed children travel in
 
 

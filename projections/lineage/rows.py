@@ -65,7 +65,7 @@ def rows_of(facts: Iterable[EventFacts], declarations: Iterable[Declaration], lo
                                   m.location, docs, m.parent))
             for line in m.lines:
                 out.add("movement_lines", (key, *_ref(line, lot_id), line.gtin))
-            for sscc in dict.fromkeys(m.ssccs):
+            for sscc in m.ssccs:
                 out.add("movement_ssccs", (key, sscc))
     for d in declarations:
         out.add("retractions", (d.event_key, d.reason, list(d.corrective_ids), d.declared_at,
