@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import machine
-from consumers.records import checked_row, row_from_record
-from consumers.store.postgres import STAGE, stage
 from producers.simulate import config_for_events, simulate
 from schemas.avro_codec import EventCodec
 from schemas.event_hash import event_hash_id
@@ -28,6 +26,8 @@ from schemas.jsonld import document, document_events, dumps, loads
 from schemas.model import EPCISEvent
 from schemas.validation import SchemaValidator
 from schemas.wire import check
+from store.postgres import STAGE, stage
+from store.records import checked_row, row_from_record
 
 INGEST_EVENTS_PER_S = 24000
 """Sustained one-process ingest measured by bench/ingest.py on 2026-12-03 (docs/performance.md: 23.8K events/s

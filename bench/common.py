@@ -11,12 +11,12 @@ from collections.abc import Iterator, Sequence
 import psutil
 from sqlalchemy.engine import Engine
 
-from consumers import schema as store_schema
-from consumers.records import to_new_event
-from consumers.store.postgres import PostgresEventStore
 from lotline.embedded import EmbeddedKafka, free_port
 from lotline.wiring import make_engine
 from producers.simulate import config_for_events, simulate
+from store import schema as store_schema
+from store.postgres import PostgresEventStore
+from store.records import to_new_event
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 

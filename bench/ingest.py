@@ -29,7 +29,7 @@ from lotline.logconfig import configure_logging
 from lotline.settings import Settings
 from lotline.wiring import Runtime
 from producers.simulate import config_for_events, simulate
-from schemas.pgcopy import copy_from, copy_to
+from store.pgcopy import copy_from, copy_to
 
 COLUMNS = ("position, recorded_at, event_key, is_declaration, event_id, event_type, event_time, event_tz_offset, "
            "biz_step, lot_keys, source_topic, source_partition, source_offset, body, row_hash")

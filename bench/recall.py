@@ -26,7 +26,6 @@ import sqlalchemy as sa
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from bench.common import broker, machine, scratch_database
-from consumers.records import to_new_event
 from lotline.logconfig import configure_logging
 from lotline.settings import Settings
 from lotline.wiring import Runtime
@@ -37,6 +36,7 @@ from projections.recall.relay import OutboxRelay
 from schemas.identifiers import LotKey
 from schemas.model import Action, BizTransaction, EPCISEvent, EventType, PartyRef, QuantityElement
 from schemas.recall import AlertCodec, recall_event
+from store.records import to_new_event
 
 T0 = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 

@@ -40,7 +40,7 @@ from projections.lineage.projection import NAME
 from projections.replay import rebuild
 from projections.trace import trace
 from schemas.identifiers import LotKey, gs1_check_digit
-from schemas.pgcopy import copy_from, copy_to
+from store.pgcopy import copy_from, copy_to
 
 RAW = {
     "forward": "WITH RECURSIVE r(id) AS (SELECT %(s)s UNION SELECT e.dst FROM r JOIN {s}.lot_edges e "

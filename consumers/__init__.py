@@ -1,1 +1,2 @@
-"""Consumers own every write to the event store: Kafka ingest, dead-lettering, and the store adapters."""
+"""Consumers own every write to the event store: Kafka ingest and dead-lettering, through the store's port
+(:mod:`store.port`)."""

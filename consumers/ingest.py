@@ -26,11 +26,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from consumers.dlq import DeadLetter, DeadLetterPublisher
 from consumers.messages import coordinates
-from consumers.records import checked_row
-from consumers.store.port import AppendResult, EventStore, NewEvent, OffsetKey, Prepared, Rejected
 from schemas.avro_codec import EventCodec
 from schemas.errors import CodecError, EPCISError
 from schemas.gcpolicy import collecting_rarely
+from store.port import AppendResult, EventStore, NewEvent, OffsetKey, Prepared, Rejected
+from store.records import checked_row
 
 log = structlog.get_logger("lotline.ingest")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
-from consumers.store.port import SourceRef
+from store.port import SourceRef
 
 Headers = list[tuple[str, str | bytes | None]]
 

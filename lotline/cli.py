@@ -16,11 +16,11 @@ from typing import Any
 import click
 import structlog
 
-from consumers import schema as store_schema
 from lotline.embedded import embedded_stack
 from lotline.logconfig import configure_logging
 from lotline.settings import Settings, load_settings
 from lotline.wiring import Runtime
+from store import schema as store_schema
 
 log = structlog.get_logger("lotline.cli")
 

@@ -14,12 +14,12 @@ from sqlalchemy.engine import Engine
 
 from consumers.dlq import DeadLetterPublisher
 from consumers.ingest import IngestOptions, IngestStats, IngestWorker
-from consumers.store.postgres import PostgresEventStore
 from lotline.settings import Settings
 from producers.publisher import EventPublisher
 from projections.recall.relay import MAX_ALERT_BYTES
 from schemas.avro_codec import ConfluentFraming, EventCodec, Framing, SingleObjectFraming
 from schemas.registry import SchemaRegistry
+from store.postgres import PostgresEventStore
 
 # PostgreSQL's JIT compiles a statement's expressions when its *estimated* cost passes jit_above_cost, at every
 # execution. A trace's plan is estimated from the lineage's statistics, not from the lot traced: on a lineage

@@ -1,6 +1,6 @@
 """Running projections over the event store in global order, exactly once, resumable after a crash.
 
-Global order: the store assigns positions under an advisory lock as ``head + 1`` (consumers/store/postgres.py),
+Global order: the store assigns positions under an advisory lock as ``head + 1`` (store/postgres.py),
 so positions are gapless and commit in order. A reader that asks for ``position > checkpoint`` therefore
 never skips a row that commits late: a row it cannot see yet has a higher position than every row it can.
 ``tests/test_projections_framework.py`` proves this with writers appending concurrently while a projector

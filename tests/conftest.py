@@ -19,11 +19,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from consumers import schema as store_schema
-from consumers.store.postgres import PostgresEventStore
 from lotline.embedded import EmbeddedKafka, EmbeddedPostgres, free_port, port_is_free
 from lotline.settings import Settings
 from lotline.wiring import Runtime, make_engine
+from store import schema as store_schema
+from store.postgres import PostgresEventStore
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from consumers.records import to_new_event
-from consumers.store.port import NewEvent, SourceRef
 from schemas.model import (
     Action,
     BizTransaction,
@@ -16,6 +14,8 @@ from schemas.model import (
     PartyRef,
     QuantityElement,
 )
+from store.port import NewEvent, SourceRef
+from store.records import to_new_event
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 

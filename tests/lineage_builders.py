@@ -11,8 +11,6 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from consumers.records import to_new_event
-from consumers.store.postgres import PostgresEventStore
 from lotline.wiring import Runtime
 from projections.framework import Projector, Target, wait_for
 from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
@@ -26,6 +24,8 @@ from schemas.model import (
     PartyRef,
     QuantityElement,
 )
+from store.postgres import PostgresEventStore
+from store.records import to_new_event
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 CP = "0614141"

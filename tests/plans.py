@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from consumers.store.postgres import PostgresEventStore
+from store.postgres import PostgresEventStore
 from tests.factories import row
 
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from consumers.records import to_new_event
-from consumers.store.postgres import PostgresEventStore
 from lotline.settings import Settings
 from producers.capture import parse_document
 from projections.export import ExportFilter, export_document
 from schemas.event_hash import event_hash_id
 from schemas.jsonld import event_to_json
 from schemas.model import EPCISEvent, EventType, QuantityElement
+from store.postgres import PostgresEventStore
+from store.records import to_new_event
 from tests.cli import lotline_env, run_lotline
 from tests.factories import T0, declared, shipment
 

@@ -22,8 +22,6 @@ import pytest
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
-from consumers.records import to_new_event
-from consumers.store.postgres import PostgresEventStore
 from producers.simulate import config_for_events, simulate
 from projections.demo_answers import answer_three_questions, pick_cookie_lot
 from projections.framework import Projector, Target
@@ -33,6 +31,8 @@ from projections.render import to_csv
 from projections.trace import Direction, trace
 from schemas.identifiers import LotKey
 from schemas.recall import AlertCodec, recall_event
+from store.postgres import PostgresEventStore
+from store.records import to_new_event
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 UPDATE = os.environ.get("LOTLINE_UPDATE_GOLDEN") == "1"
@@ -59,8 +59,8 @@ def _project(engine: Engine) -> None:
 @pytest.fixture(scope="module")
 def bakery(pg_admin_url: str, pg_template: str) -> Iterator[Engine]:
     """A 1,500-event bakery (a third of multi-pallet shipments in load SSCCs), stored and projected."""
-    from consumers import schema as store_schema
     from lotline.wiring import make_engine
+    from store import schema as store_schema
     from tests.conftest import _admin
 
     with store_schema.scratch_database(_admin(pg_admin_url), "lotline_golden", template=pg_template) as (_, url):

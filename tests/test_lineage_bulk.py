@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from consumers.records import to_new_event
-from consumers.store.postgres import PostgresEventStore
 from producers.simulate import config_for_events, simulate
 from projections.framework import quote_ident, read_rows
 from projections.lineage import bulk, extract
@@ -23,6 +21,8 @@ from projections.lineage.ddl import TABLES
 from projections.lineage.projection import LineageProjection
 from projections.replay import build_as_of, rebuild
 from schemas.model import Action, BizTransaction, EPCISEvent, EventType, PartyRef, QuantityElement
+from store.postgres import PostgresEventStore
+from store.records import to_new_event
 from tests.lineage_builders import aggregate, at, declare, lgtin, pgln, project, receive, sgln, ship, sscc, transform
 
 _LOT_COLUMNS = {"lot_id", "src", "dst"}

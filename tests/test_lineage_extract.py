@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.store.postgres import PostgresEventStore
 from projections.lineage import extract
 from projections.lineage.extract import NATIVE, READ_COLUMNS, STREAMED, Extractor, _classify
 from schemas.jsontext import dumps
-from schemas.pgcopy import copy_text, copy_to
+from store.pgcopy import copy_text, copy_to
+from store.postgres import PostgresEventStore
 from tests.test_lineage_bulk import _load
 from tests.test_properties import PROPERTY_SETTINGS
 

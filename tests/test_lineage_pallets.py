@@ -17,9 +17,9 @@ from dataclasses import replace
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from consumers.store.postgres import PostgresEventStore
 from schemas.identifiers import sscc_of
 from schemas.model import Action, EPCISEvent
+from store.postgres import PostgresEventStore
 from tests.lineage_builders import aggregate, append_and_project, lgtin, moves_of, pgln, ship, sscc, tr
 
 LOTS = ("A", "B", "*")  # "*": a quantity of the lots' GTIN, no lot said

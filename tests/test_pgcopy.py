@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
-from schemas.pgcopy import COPY_CHUNK, NULL, copy_field, copy_from, copy_text, text_array
+from store.pgcopy import COPY_CHUNK, NULL, copy_field, copy_from, copy_text, text_array
 
 AWKWARD = ["plain", "tab\there", "new\nline", "cr\rhere", "back\\slash", 'quote"d', "{brace,comma}", "", "NULL",
            "\\N", "ünïcödé ✓", " spaced "]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from consumers.records import to_new_event
-from consumers.store.postgres import PostgresEventStore
 from producers.simulate import config_for_events, simulate
 from projections.framework import Projector, Target
 from projections.lineage.projection import ANALYZED, LIVE_SCHEMA, LineageProjection
 from projections.replay import rebuild
 from projections.statistics import FIRST_ROWS, StatisticsKeeper
+from store.postgres import PostgresEventStore
+from store.records import to_new_event
 
 
 def _store(pg_store: PostgresEventStore, n: int) -> None:

@@ -6,10 +6,10 @@ import io
 
 from rich.console import Console
 
-from consumers.records import to_new_event
-from consumers.store.postgres import PostgresEventStore
 from producers.simulate import SimulationLog, config_for_events, simulate
 from projections.demo_answers import answer_three_questions, pick_cookie_lot
+from store.postgres import PostgresEventStore
+from store.records import to_new_event
 from tests.lineage_builders import project
 
 

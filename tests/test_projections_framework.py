@@ -11,11 +11,11 @@ import pytest
 from psycopg2.extras import execute_values
 from sqlalchemy.engine import Engine
 
-from consumers.records import to_new_event
-from consumers.store.postgres import PostgresEventStore
 from projections.framework import Projector, StoreRow, Target, quote_ident, wait_for
 from projections.lineage.projection import LineageProjection
 from projections.trace import trace
+from store.postgres import PostgresEventStore
+from store.records import to_new_event
 from tests.factories import shipment
 from tests.lineage_builders import lgtin, lots_of, transform
 

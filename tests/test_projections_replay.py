@@ -12,13 +12,13 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from consumers.records import to_new_event
-from consumers.store.postgres import PostgresEventStore
 from producers.simulate import SimulationLog, config_for_events, simulate
 from projections.framework import StoreRow, read_rows
 from projections.lineage.projection import LineageProjection
 from projections.replay import build_as_of, position_at, rebuild
 from projections.trace import Trace, trace
+from store.postgres import PostgresEventStore
+from store.records import to_new_event
 from tests.lineage_builders import eid, lgtin, pgln, project, ship, transform
 
 

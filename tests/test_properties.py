@@ -18,7 +18,6 @@ import fastavro
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumers.records import row_from_record, to_new_event
 from schemas import avro_native
 from schemas.avro_codec import EVENT_SCHEMA, EventCodec, event_to_record, record_to_event
 from schemas.avro_native import compile_native
@@ -38,6 +37,7 @@ from schemas.model import (
     QuantityElement,
 )
 from schemas.wire import check
+from store.records import row_from_record, to_new_event
 
 EPCS = ["urn:epc:id:sgtin:0614141.107346.2017", "urn:epc:id:sgtin:0614141.107346.2018",
         "https://id.gs1.org/01/10614141073464/21/X-9", "urn:epc:id:sscc:0614141.1234567890",

@@ -173,7 +173,7 @@ def test_relay_killed_between_publish_and_bookkeeping_loses_nothing(alerts_runti
     s = rt.settings
     events = [receive(f"R{i}", [(f"K{i}", 10, "LBR")], supplier=50, minute=i) for i in range(24)]
     events += [recall_event(LotKey.parse(lgtin(f"K{i}")), f"kill test {i}") for i in range(24)]
-    from consumers.records import to_new_event
+    from store.records import to_new_event
 
     rt.store.append([to_new_event(e) for e in events])
     project_all(rt.engine)

@@ -29,7 +29,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from consumers.records import to_new_event
 from lotline.settings import Settings
 from lotline.wiring import Runtime, make_engine
 from producers.capture import parse_document, read_document
@@ -38,6 +37,7 @@ from schemas.event_hash import event_hash_id
 from schemas.jsonld import dumps, event_to_json, loads
 from schemas.model import EPCISEvent
 from schemas.validation import SchemaValidator
+from store.records import to_new_event
 from tests.conftest import shared_path
 from tests.test_conformance import capture_documents
 

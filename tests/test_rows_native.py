@@ -1,5 +1,5 @@
-"""The C staging and chaining of event-store rows (``consumers/store/_rows_native.c``) against the Python
-functions in ``consumers/store/postgres.py``: the same bytes for the same rows, escapes, NULLs and zones
+"""The C staging and chaining of event-store rows (``store/_rows_native.c``) against the Python
+functions in ``store/postgres.py``: the same bytes for the same rows, escapes, NULLs and zones
 included. (Every contract test also ends with ``verify()``, which recomputes the chain in Python.)"""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.store import postgres
-from consumers.store.port import GENESIS_HASH, NewEvent, SourceRef, row_hash
+from store import postgres
+from store.port import GENESIS_HASH, NewEvent, SourceRef, row_hash
 from tests.test_properties import PROPERTY_SETTINGS
 
-native = pytest.importorskip("consumers.store._rows_native",
+native = pytest.importorskip("store._rows_native",
                              reason="the C row encoder was not built (no C compiler or OpenSSL headers at install)")
 
 tricky = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=10) | st.sampled_from(

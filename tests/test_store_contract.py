@@ -8,18 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consumers.records import to_new_event
-from consumers.store import postgres
-from consumers.store.memory import InMemoryEventStore
-from consumers.store.port import GENESIS_HASH, EventStore, Rejected, StoredEvent, row_hash
-from consumers.store.postgres import (
+from store import postgres
+from store.memory import InMemoryEventStore
+from store.pgcopy import COPY_CHUNK
+from store.port import GENESIS_HASH, EventStore, Rejected, StoredEvent, row_hash
+from store.postgres import (
     APPEND_BEGIN,
     APPEND_LOCK_ID,
     EVENT_COLUMNS,
     STORED_IDENTITIES,
     PostgresEventStore,
 )
-from schemas.pgcopy import COPY_CHUNK
+from store.records import to_new_event
 from tests.factories import declared, row, shipment
 from tests.plans import most_rows_touched, unanalysed_store
 
@@ -27,7 +27,7 @@ from tests.plans import most_rows_touched, unanalysed_store
 @pytest.fixture(params=["postgres", "postgres-python-rows", "memory"])
 def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[EventStore]:
     """Each adapter; PostgreSQL also with its rows staged and chained by the Python functions, as an
-    installation without the C module (consumers/store/_rows_native.c) runs it."""
+    installation without the C module (store/_rows_native.c) runs it."""
     if request.param == "memory":
         yield InMemoryEventStore()
         return
@@ -204,7 +204,7 @@ def test_a_read_touches_only_the_rows_it_returns_on_a_store_without_statistics(
         pg_store: PostgresEventStore) -> None:
     """``read`` (which ``store verify`` pages through) is a range of positions, so a walk over the store is
     linear in its size, not quadratic, whatever the planner knows."""
-    from consumers.store.postgres import READ
+    from store.postgres import READ
 
     with unanalysed_store(pg_store, 8000) as cur:
         assert [r.position for r in pg_store.read(1000, 500)] == list(range(1001, 1501))

@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from consumers.store.postgres import PostgresEventStore
 from lotline.settings import Settings
+from store.postgres import PostgresEventStore
 from tests.cli import lotline_env, run_lotline
 from tests.factories import row
 

@@ -9,8 +9,8 @@ import gc
 import pytest
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INTRANS
 
-from consumers.store.postgres import PostgresEventStore
 from projections.trace import TracedLot, UnknownLot, trace
+from store.postgres import PostgresEventStore
 from tests.lineage_builders import append_and_project, lgtin, transform
 
 

@@ -8,10 +8,10 @@ import json
 import time
 from datetime import UTC, datetime
 
-from consumers.records import to_new_event
 from lotline.settings import Settings
 from lotline.wiring import Runtime
 from schemas.model import Action
+from store.records import to_new_event
 from tests.cli import lotline_env, run_lotline
 from tests.lineage_builders import aggregate, declare, eid, pgln, receive, ship, sscc, transform
 

@@ -16,13 +16,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.records import checked_row, row_from_record
 from producers.simulate import config_for_events, simulate
 from schemas import wire_native
 from schemas.avro_codec import EventCodec
 from schemas.errors import EPCISError
 from schemas.model import EPCISEvent
 from schemas.wire import check
+from store.records import checked_row, row_from_record
 from tests.test_identifiers import _identifiers
 from tests.test_properties import PROPERTY_SETTINGS, _clean, events
 

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from projections.framework import quote_ident, transaction
 from projections.lineage.ddl import create_indexes, create_tables
 from projections.lineage.extract import READ_COLUMNS, Extractor
-from schemas.pgcopy import copy_from, copy_to
+from store.pgcopy import copy_from, copy_to
 
 CHUNK = 10_000
 """Store rows per read: large enough that a COPY's round trips do not count, small enough that a chunk's

@@ -4,7 +4,7 @@ The incremental projection parses each event into the model and derives its fact
 :func:`~projections.lineage.facts.facts_of` and :func:`~projections.lineage.rows.rows_of`; a rebuild cannot
 afford the model for every stored event (≈ 250 µs an event). Here the same rules run over the body as
 ``orjson`` parses it, and each table's rows come out as COPY text, which the server loads without parsing any
-JSON itself. The store wrote every body from the model (``consumers/records.py``), so values are stripped,
+JSON itself. The store wrote every body from the model (``store/records.py``), so values are stripped,
 vocabulary values are bare CBV terms and quantities are exact numbers: the rules compare them as stored.
 
 ``tests/test_lineage_bulk.py`` checks that a rebuild's tables equal the incremental projection's on a
@@ -37,7 +37,7 @@ from projections.lineage.facts import RECEIVING, SHIPPING, _parse
 from schemas.identifiers import IdKind, quick_parse
 from schemas.jsontext import loads
 from schemas.model import ilmd_lot
-from schemas.pgcopy import NULL, copy_text, text_array
+from store.pgcopy import NULL, copy_text, text_array
 
 try:
     from projections.lineage import _extract_native as _native  # type: ignore[attr-defined]

@@ -51,7 +51,7 @@ NOTIFY_CHANNEL = "lotline_recall_outbox"
 
 _PERSISTENT = '"persistentDisposition"'
 """Only an event with a persistent disposition can declare or lift a recall (:func:`declares_recall`,
-:func:`lifts_recall`), and every stored body is Lotline's own JSON-LD text (``consumers/records.py``), which
+:func:`lifts_recall`), and every stored body is Lotline's own JSON-LD text (``store/records.py``), which
 writes member names unescaped: events whose body lacks this text are skipped unparsed (most of them; parsing
 every event into the model cost the recall projection as much as the lineage projection's own parse)."""
 

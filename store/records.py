@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from consumers.store.port import NewEvent, SourceRef
 from schemas.avro_codec import event_to_record
 from schemas.identity import record_identity
 from schemas.jsontext import dumps
 from schemas.model import EPCISEvent
 from schemas.wire import check, lot_keys, to_jsonld
 from schemas.wire_native import fast_row
+from store.port import NewEvent, SourceRef
 
 
 def row_from_record(record: Mapping[str, Any], source: SourceRef | None = None) -> NewEvent:

@@ -19,7 +19,9 @@ import psycopg2.errors
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from consumers.store.port import (
+from schemas.timefmt import utc_text
+from store.pgcopy import NULL, copy_field, copy_from, copy_text, text_array
+from store.port import (
     GENESIS_HASH,
     AppendResult,
     BeforeCommit,
@@ -34,8 +36,6 @@ from consumers.store.port import (
     hash_tail,
     verify_chain,
 )
-from schemas.pgcopy import NULL, copy_field, copy_from, copy_text, text_array
-from schemas.timefmt import utc_text
 
 APPEND_LOCK_ID = 0x4C4F544C494E45  # "LOTLINE": the advisory lock that serialises appends
 
@@ -113,8 +113,8 @@ def chain(prev: bytes, position: int, recorded: str, staged: Sequence[Staged]) -
     return b"".join(lines), prev
 
 
-try:  # the same two functions in C (consumers/store/_rows_native.c), where it was built
-    from consumers.store import _rows_native  # type: ignore[attr-defined]
+try:  # the same two functions in C (store/_rows_native.c), where it was built
+    from store import _rows_native  # type: ignore[attr-defined]
 except ImportError:
     _rows_native = None
 

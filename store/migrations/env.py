@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the connection or URL handed over by :mod:`consumers.schema`."""
+"""Alembic environment: runs migrations on the connection or URL handed over by :mod:`store.schema`."""
 
 from __future__ import annotations
 

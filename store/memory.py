@@ -10,7 +10,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from consumers.store.port import (
+from store.port import (
     GENESIS_HASH,
     AppendResult,
     BeforeCommit,

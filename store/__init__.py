@@ -1,0 +1,1 @@
+"""The event store: a port (:mod:`store.port`) and its adapters (PostgreSQL, in-memory)."""
