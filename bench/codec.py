@@ -20,12 +20,12 @@ from typing import Any
 
 from bench.common import machine
 from producers.simulate import config_for_events, simulate
-from schemas.avro_codec import EventCodec
-from schemas.event_hash import event_hash_id
-from schemas.jsonld import document, document_events, dumps, loads
-from schemas.model import EPCISEvent
-from schemas.validation import SchemaValidator
-from schemas.wire import check
+from schemas.avro.codec import EventCodec
+from schemas.epcis.event_hash import event_hash_id
+from schemas.epcis.model import EPCISEvent
+from schemas.formats.jsonld import document, document_events, dumps, loads
+from schemas.formats.validation import SchemaValidator
+from schemas.formats.wire import check, validate_event
 from store.postgres import STAGE, stage
 from store.records import checked_row, row_from_record
 
@@ -57,7 +57,7 @@ def run(n: int, repeat: int, schema_path: Path | None) -> list[tuple[str, float]
     rows.append(("JSON-LD parse (bytes → model)", timed(lambda: document_events(loads(text)), n, repeat)))
     def validate_all() -> None:
         for e in events:
-            e.validate()
+            validate_event(e)
 
     def ingest_per_message() -> None:  # what consumers/ingest.py does with each message (C where it is built)
         for m in messages:

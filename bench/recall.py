@@ -33,8 +33,8 @@ from projections.framework import Projector, Target
 from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
 from projections.recall.projection import RecallTarget
 from projections.recall.relay import OutboxRelay
-from schemas.identifiers import LotKey
-from schemas.model import Action, BizTransaction, EPCISEvent, EventType, PartyRef, QuantityElement
+from schemas.epcis.identifiers import LotKey
+from schemas.epcis.model import Action, BizTransaction, EPCISEvent, EventType, PartyRef, QuantityElement
 from schemas.recall import AlertCodec, recall_event
 from store.records import to_new_event
 

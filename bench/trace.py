@@ -39,7 +39,7 @@ from projections.lineage.ddl import TABLES, create_indexes, create_tables
 from projections.lineage.projection import NAME
 from projections.replay import rebuild
 from projections.trace import trace
-from schemas.identifiers import LotKey, gs1_check_digit
+from schemas.epcis.identifiers import LotKey, gs1_check_digit
 from store.pgcopy import copy_from, copy_to
 
 RAW = {

@@ -26,9 +26,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from consumers.dlq import DeadLetter, DeadLetterPublisher
 from consumers.messages import coordinates
-from schemas.avro_codec import EventCodec
-from schemas.errors import CodecError, EPCISError
-from schemas.gcpolicy import collecting_rarely
+from schemas.avro.codec import EventCodec
+from schemas.epcis.errors import CodecError, EPCISError
+from store.gcpolicy import collecting_rarely
 from store.port import AppendResult, EventStore, NewEvent, OffsetKey, Prepared, Rejected
 from store.records import checked_row
 
@@ -148,7 +148,7 @@ class IngestWorker:
         Decoding the next batch overlaps with writing the previous one: one writer thread appends batches
         strictly one after another, so the store still sees them in consumption order.
         """
-        with collecting_rarely():  # a batch allocates ~100K short-lived containers (schemas/gcpolicy.py)
+        with collecting_rarely():  # a batch allocates ~100K short-lived containers (store/gcpolicy.py)
             return self._run()
 
     def _run(self) -> IngestStats:

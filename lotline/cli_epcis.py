@@ -55,8 +55,8 @@ def _schema_options(f: click.decorators.FC) -> click.decorators.FC:
 
 def _read_all(files: tuple[str, ...], json_schema: str | None, xsd: str | None) -> list[CaptureResult]:
     from producers.capture import read_document
-    from schemas.errors import EPCISError
-    from schemas.validation import SchemaValidator
+    from schemas.epcis.errors import EPCISError
+    from schemas.formats.validation import SchemaValidator
 
     for path in (json_schema, xsd):
         if path is not None and not Path(path).is_file():
@@ -114,7 +114,7 @@ def capture(files: tuple[str, ...], partial: bool, json_schema: str | None, xsd:
 @_schema_options
 def hash_command(files: tuple[str, ...], json_schema: str | None, xsd: str | None) -> None:
     """Print the CBV 2.0 event hash ID (ni:///sha-256;…?ver=CBV2.0) of every event, one a line."""
-    from schemas.event_hash import event_hash_id
+    from schemas.epcis.event_hash import event_hash_id
 
     results = _read_all(files, json_schema, xsd)
     _report(results)
@@ -153,7 +153,7 @@ def export(time_from: str | None, time_to: str | None, types: tuple[str, ...], b
            lots: tuple[str, ...], no_declarations: bool, output: str) -> None:
     """Write stored events as one EPCIS 2.0 JSON-LD document, in store order."""
     from projections.export import ExportFilter, export_document
-    from schemas.errors import IdentifierError
+    from schemas.epcis.errors import IdentifierError
 
     try:
         flt = ExportFilter.of(time_from=_parse_time(time_from, "--from"), time_to=_parse_time(time_to, "--to"),

@@ -90,8 +90,8 @@ def _run_trace(direction: str, lot: str, fmt: str | None, rows: str, as_of: str 
     from projections.render import print_trace
     from projections.replay import build_as_of, position_at
     from projections.trace import TraceError, trace
-    from schemas.errors import IdentifierError
-    from schemas.identifiers import LotKey
+    from schemas.epcis.errors import IdentifierError
+    from schemas.epcis.identifiers import LotKey
 
     try:
         key = LotKey.parse(lot)

@@ -30,8 +30,8 @@ def _context() -> Context:
 
 
 def _publish_recall(lot_text: str, reason: str, *, lift: bool) -> None:
-    from schemas.errors import IdentifierError
-    from schemas.identifiers import LotKey
+    from schemas.epcis.errors import IdentifierError
+    from schemas.epcis.identifiers import LotKey
     from schemas.recall import recall_event
 
     try:

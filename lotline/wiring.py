@@ -14,11 +14,11 @@ from sqlalchemy.engine import Engine
 
 from consumers.dlq import DeadLetterPublisher
 from consumers.ingest import IngestOptions, IngestStats, IngestWorker
+from lotline.registry import SchemaRegistry
 from lotline.settings import Settings
 from producers.publisher import EventPublisher
 from projections.recall.relay import MAX_ALERT_BYTES
-from schemas.avro_codec import ConfluentFraming, EventCodec, Framing, SingleObjectFraming
-from schemas.registry import SchemaRegistry
+from schemas.avro.codec import ConfluentFraming, EventCodec, Framing, SingleObjectFraming
 from store.postgres import PostgresEventStore
 
 # PostgreSQL's JIT compiles a statement's expressions when its *estimated* cost passes jit_above_cost, at every

@@ -3,8 +3,8 @@
 A document is checked in three layers, each problem located by document, event index and field:
 
 1. syntax (well-formed JSON / XML) and shape (an EPCISDocument or EPCISQueryDocument with an event list);
-2. GS1's schema for its syntax when one is configured (:mod:`schemas.validation`);
-3. the event model: :func:`schemas.jsonld.event_from_json` and :meth:`EPCISEvent.validate` (required fields,
+2. GS1's schema for its syntax when one is configured (:mod:`schemas.formats.validation`);
+3. the event model: :func:`schemas.formats.jsonld.event_from_json` and :meth:`EPCISEvent.validate` (required fields,
    timestamps and offsets, identifiers with their check digits, event-type rules).
 
 :func:`read_document` collects every problem and keeps the events that passed, for the capture modes of the
@@ -18,10 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from schemas.errors import EPCISError
-from schemas.jsonld import context_namespaces, event_from_json, loads
-from schemas.model import EPCISEvent
-from schemas.validation import SchemaValidator, event_list_path
+from schemas.epcis.errors import EPCISError
+from schemas.epcis.model import EPCISEvent
+from schemas.formats.jsonld import context_namespaces, event_from_json, loads
+from schemas.formats.validation import SchemaValidator, event_list_path
+from schemas.formats.wire import validate_event
 
 T = TypeVar("T")
 
@@ -106,7 +107,7 @@ def _collect(result: CaptureResult, name: str, items: Sequence[T], problems: lis
             continue
         try:
             event = to_event(item)
-            event.validate()
+            validate_event(event)
         except EPCISError as exc:
             result.problems.append(exc.located(event_index=index, document=name))
             continue
@@ -132,7 +133,7 @@ def _json_events(doc: Any, name: str) -> tuple[list[Any], dict[str, str]]:
 
 def _read_xml(data: bytes, name: str, validator: SchemaValidator | None, result: CaptureResult) -> None:
     # The reader's per-event steps are used directly so that one bad event does not hide the others.
-    from schemas.xml_reader import _event, _event_elements, _parse
+    from schemas.formats.xml import _event, _event_elements, _parse
 
     root = _parse(data, name)
     problems = validator.xml_problems(root, name) if validator is not None else []

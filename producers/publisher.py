@@ -19,9 +19,9 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, Message, Producer
 
-from schemas.avro_codec import EventCodec
-from schemas.identity import event_identity
-from schemas.model import EPCISEvent
+from schemas.avro.codec import EventCodec
+from schemas.epcis.model import EPCISEvent
+from schemas.formats.identity import event_identity
 
 log = structlog.get_logger("lotline.publisher")
 

@@ -10,7 +10,7 @@ rework loops and retractions.
 
 Why it looks the way it does:
 
-* **Pure and deterministic.** :func:`simulate` yields :class:`~schemas.model.EPCISEvent` objects and does no
+* **Pure and deterministic.** :func:`simulate` yields :class:`~schemas.epcis.model.EPCISEvent` objects and does no
   I/O; the same :class:`PlantConfig` (seed included) always yields the same events, event IDs included, so
   tests, benchmarks and demos can name expected answers.
 * **Streaming with flat memory.** Only the plant's working state is kept (open supplier lots, dough waiting
@@ -39,8 +39,8 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from schemas.identifiers import LotKey, gs1_check_digit
-from schemas.model import (
+from schemas.epcis.identifiers import LotKey, gs1_check_digit
+from schemas.epcis.model import (
     Action,
     BizTransaction,
     EPCISEvent,
@@ -49,7 +49,7 @@ from schemas.model import (
     PartyRef,
     QuantityElement,
 )
-from schemas.timefmt import local_time, parse_offset
+from schemas.epcis.timefmt import local_time, parse_offset
 
 __all__ = [
     "BAKERY_INGREDIENTS",

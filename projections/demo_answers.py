@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from projections.framework import quote_ident
 from projections.lineage.projection import LIVE_SCHEMA
 from projections.trace import Direction, Trace, trace
-from schemas.identifiers import LotKey
+from schemas.epcis.identifiers import LotKey
 
 T = TypeVar("T")
 

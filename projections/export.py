@@ -8,7 +8,7 @@ The document's ``@context`` must declare the prefixes every event uses, which ar
 row. A first query therefore collects the distinct ``prefix → URI`` pairs from the stored bodies' event-level
 ``@context`` (in the database, over the same filter, in the same REPEATABLE READ snapshot as the rows).
 Prefixes with one URI across the export go into the document's ``@context``, as
-:func:`schemas.jsonld.document` writes it; an event whose prefixes clash with that map keeps its own
+:func:`schemas.formats.jsonld.document` writes it; an event whose prefixes clash with that map keeps its own
 event-level ``@context`` (JSON-LD scoping; the readers honour it), so nothing is lost. Error declarations
 are exported beside the events they retract, as an EPCIS query returns both.
 """
@@ -23,10 +23,10 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from schemas.identifiers import LotKey
-from schemas.jsonld import document, dumps, loads
-from schemas.model import EventType
-from schemas.vocab import Vocab, canonical
+from schemas.epcis.identifiers import LotKey
+from schemas.epcis.model import EventType
+from schemas.epcis.vocab import Vocab, canonical
+from schemas.formats.jsonld import document, dumps, loads
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 
 from projections.sqlnames import quote_ident as quote_ident
 from projections.statistics import StatisticsKeeper
-from schemas.gcpolicy import collecting_rarely
+from store.gcpolicy import collecting_rarely
 
 log = structlog.get_logger("lotline.projections")
 
@@ -294,7 +294,7 @@ class Projector:
     def run(self, *, until_idle: bool = False) -> ProjectorStats:
         log.info("projector started", projections=[t.projection.name for t in self.targets],
                  schemas=sorted({t.schema for t in self.targets}), until_idle=until_idle)
-        with collecting_rarely():  # parsing a batch allocates ~100K short-lived containers (schemas/gcpolicy.py)
+        with collecting_rarely():  # parsing a batch allocates ~100K short-lived containers (store/gcpolicy.py)
             self._run(until_idle)
         log.info("projector stopped", rows=self.stats.rows, batches=self.stats.batches,
                  position=self.stats.position)

@@ -38,9 +38,9 @@ from sqlalchemy.engine import Engine
 from projections.framework import quote_ident, schema_exists
 from projections.lineage.ddl import LAYOUT, layout_error, layout_of
 from projections.lineage.projection import LIVE_SCHEMA, NAME
-from schemas.gcpolicy import collector_paused
-from schemas.identifiers import LotKey
-from schemas.timefmt import local_time
+from schemas.epcis.identifiers import LotKey
+from schemas.epcis.timefmt import local_time
+from store.gcpolicy import collector_paused
 
 log = structlog.get_logger("lotline.trace")
 

@@ -1,4 +1,4 @@
-/* Text helpers shared by Lotline's C modules (schemas/_wire_native.c, store/_rows_native.c).
+/* Text helpers shared by Lotline's C modules (schemas/formats/_wire_native.c, store/_rows_native.c).
  * Include after <Python.h>, <datetime.h> and <string.h>, with PyDateTime_IMPORT done in the module's init. */
 #ifndef LOTLINE_NATIVE_TEXT_H
 #define LOTLINE_NATIVE_TEXT_H

@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from schemas.avro_codec import ALERT_SCHEMA, ALERT_SCHEMA_V1, Framing, RecordCodec
-from schemas.identifiers import LotKey
-from schemas.model import Action, EPCISEvent, EventType, PersistentDisposition, QuantityElement
+from schemas.avro.codec import ALERT_SCHEMA, ALERT_SCHEMA_V1, Framing, RecordCodec
+from schemas.epcis.identifiers import LotKey
+from schemas.epcis.model import Action, EPCISEvent, EventType, PersistentDisposition, QuantityElement
 
 LOTLINE_NS = "https://lotline.dev/ns/epcis/"
 REASON_KEY = "lotline:recallReason"

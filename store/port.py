@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from schemas.timefmt import utc_text
+from schemas.epcis.timefmt import utc_text
 
 GENESIS_HASH = bytes(32)
 

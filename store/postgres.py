@@ -19,7 +19,7 @@ import psycopg2.errors
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from schemas.timefmt import utc_text
+from schemas.epcis.timefmt import utc_text
 from store.pgcopy import NULL, copy_field, copy_from, copy_text, text_array
 from store.port import (
     GENESIS_HASH,

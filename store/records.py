@@ -1,7 +1,7 @@
 """Turning an event into a row for the event store.
 
 Ingest builds the row straight from the decoded Avro record without the model (:func:`checked_row`: the C
-fast path of :mod:`schemas.wire_native` where it serves, else :func:`schemas.wire.check` and
+fast path of :mod:`schemas.formats.wire_native` where it serves, else :func:`schemas.formats.wire.check` and
 :func:`row_from_record`); everything else that holds a model goes through :func:`row_from_record` too
 (:func:`to_new_event`), so a row has one definition.
 """
@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.avro_codec import event_to_record
-from schemas.identity import record_identity
-from schemas.jsontext import dumps
-from schemas.model import EPCISEvent
-from schemas.wire import check, lot_keys, to_jsonld
-from schemas.wire_native import fast_row
+from schemas.avro.codec import event_to_record
+from schemas.epcis.jsontext import dumps
+from schemas.epcis.model import EPCISEvent
+from schemas.formats.identity import record_identity
+from schemas.formats.wire import check, lot_keys, to_jsonld
+from schemas.formats.wire_native import fast_row
 from store.port import NewEvent, SourceRef
 
 
 def row_from_record(record: Mapping[str, Any], source: SourceRef | None = None) -> NewEvent:
-    """The store row of a checked record (:func:`schemas.wire.check`): identity, indexed columns and the
+    """The store row of a checked record (:func:`schemas.formats.wire.check`): identity, indexed columns and the
     JSON-LD body, whose namespace prefixes ride along in an event-level ``@context``."""
     body = to_jsonld(record)
     keys = lot_keys(record, body.get("ilmd"))
@@ -31,8 +31,8 @@ def row_from_record(record: Mapping[str, Any], source: SourceRef | None = None) 
 
 
 def checked_row(record: Mapping[str, Any], source: SourceRef | None = None) -> NewEvent:
-    """:func:`schemas.wire.check` the record, then its :func:`row_from_record`; in one pass in C where the fast
-    path serves the record. Raises :class:`~schemas.errors.EPCISError` naming what is wrong."""
+    """:func:`schemas.formats.wire.check` the record, then its :func:`row_from_record`; in one pass in C where the fast
+    path serves the record. Raises :class:`~schemas.epcis.errors.EPCISError` naming what is wrong."""
     fast = fast_row(record)
     if fast is None:
         check(record)

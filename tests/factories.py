@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from schemas.model import (
+from schemas.epcis.model import (
     Action,
     BizTransaction,
     EPCISEvent,

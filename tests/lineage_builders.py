@@ -15,7 +15,7 @@ from lotline.wiring import Runtime
 from projections.framework import Projector, Target, wait_for
 from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
 from projections.trace import Trace, trace
-from schemas.model import (
+from schemas.epcis.model import (
     Action,
     BizTransaction,
     EPCISEvent,

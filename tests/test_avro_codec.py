@@ -10,12 +10,12 @@ from typing import Any, ClassVar
 
 import pytest
 
+from lotline.registry import SchemaRegistry
 from lotline.settings import Settings
 from lotline.wiring import Runtime
-from schemas.avro_codec import EVENT_SCHEMA, ConfluentFraming, EventCodec
-from schemas.errors import CodecError
-from schemas.jsonld import document_events, loads
-from schemas.registry import SchemaRegistry
+from schemas.avro.codec import EVENT_SCHEMA, ConfluentFraming, EventCodec
+from schemas.epcis.errors import CodecError
+from schemas.formats.jsonld import document_events, loads
 from tests.conftest import shared_path
 from tests.factories import declared, shipment
 

@@ -1,5 +1,5 @@
 """Lotline's two Avro decoders against fastavro, type by type: the generated Python one
-(schemas/avro_reader.py) and the C one (schemas/avro_native.py), each test run on both.
+(schemas/avro/reader.py) and the C one (schemas/avro/native.py), each test run on both.
 
 The event schema itself is compared on generated events in test_properties.py; this covers every type the
 decoders support, multi-block arrays and maps as other writers produce them, and bad input.
@@ -18,10 +18,10 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas import avro_native
-from schemas.avro_codec import EVENT_SCHEMA
-from schemas.avro_reader import Decoder, UnsupportedSchema
-from schemas.avro_reader import compile_reader as compile_python
+from schemas.avro import native as avro_native
+from schemas.avro.codec import EVENT_SCHEMA
+from schemas.avro.reader import Decoder, UnsupportedSchema
+from schemas.avro.reader import compile_reader as compile_python
 
 
 def compile_c(schema: dict[str, Any]) -> Decoder:
@@ -145,7 +145,7 @@ def test_the_c_decoder_is_built_where_a_compiler_is() -> None:
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         pytest.skip(f"no C compiler ({compiler}) on this machine: the Python decoder serves")
-    assert avro_native.AVAILABLE, "schemas/_avro_native.c was not built: reinstall with `pip install -e .`"
+    assert avro_native.AVAILABLE, "schemas/avro/_avro_native.c was not built: reinstall with `pip install -e .`"
     assert isinstance(EVENT_SCHEMA._decode, functools.partial)  # what ingest decodes with
 
 

@@ -1,4 +1,4 @@
-"""The schema-specialised Avro encoder (schemas/avro_writer.py) against fastavro, byte for byte.
+"""The schema-specialised Avro encoder (schemas/avro/writer.py) against fastavro, byte for byte.
 
 Every supported type, the values the encoder leaves to fastavro (and that fastavro then writes or refuses),
 and the unions it refuses to compile. The event schema is compared on generated events in test_properties.py,
@@ -14,8 +14,8 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas.avro_codec import ALERT_SCHEMA, AvroSchema
-from schemas.avro_writer import NotEncodable, UnsupportedSchema, compile_writer
+from schemas.avro.codec import ALERT_SCHEMA, AvroSchema
+from schemas.avro.writer import NotEncodable, UnsupportedSchema, compile_writer
 from tests.test_avro_reader import PARSED, RECORDS, SCHEMA
 
 
@@ -111,8 +111,8 @@ def test_the_alert_schema_is_written_as_fastavro_writes_it(n: int) -> None:
 
 def test_alerts_written_with_the_first_alert_schema_are_still_read() -> None:
     """An alert on the topic from before lot-less shipments (schema version 1) decodes as the current schema."""
-    from schemas.avro_codec import ALERT_SCHEMA_V1, SingleObjectFraming
-    from schemas.errors import CodecError
+    from schemas.avro.codec import ALERT_SCHEMA_V1, SingleObjectFraming
+    from schemas.epcis.errors import CodecError
     from schemas.recall import AlertCodec
 
     old = {**_alert(2), "shipmentsRemoved": []}  # version 1 had neither null lot numbers nor ``ambiguous``

@@ -11,8 +11,8 @@ import pytest
 
 from lotline.settings import Settings
 from producers.capture import parse_document, read_document
-from schemas.errors import EPCISError
-from schemas.validation import SchemaValidator
+from schemas.epcis.errors import EPCISError
+from schemas.formats.validation import SchemaValidator
 from tests.cli import lotline_env, run_lotline
 from tests.conftest import shared_path
 from tests.kafka_util import read_topic

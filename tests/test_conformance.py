@@ -2,7 +2,7 @@
 
 Every GS1 example capture document must pass; broken documents must fail with an error naming the document,
 the event index and the field. The GS1 artefacts are not copied into the project: tests point
-:class:`~schemas.validation.SchemaValidator` at ``../shared/gs1-epcis`` and skip when it is absent.
+:class:`~schemas.formats.validation.SchemaValidator` at ``../shared/gs1-epcis`` and skip when it is absent.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 
 from lotline.settings import load_settings
 from producers.capture import parse_document, read_document
-from schemas.errors import EPCISError
-from schemas.validation import SchemaValidator, normalise_cbv_urns
+from schemas.epcis.errors import EPCISError
+from schemas.formats.validation import SchemaValidator, normalise_cbv_urns
 from tests.conftest import SHARED, shared_path
 
 GS1 = SHARED / "gs1-epcis"
@@ -176,7 +176,7 @@ def test_utf8_bom_is_accepted() -> None:
 def test_fast_path_and_reference_validator_agree(monkeypatch: pytest.MonkeyPatch, example: dict[str, Any]) -> None:
     """fastjsonschema (when installed) only decides "valid?"; jsonschema explains what it rejects. With the
     fast path off, the same documents give the same problems."""
-    import schemas.validation as validation
+    import schemas.formats.validation as validation
 
     doc = json.loads(json.dumps(example))
     del event(doc, 1)["action"]

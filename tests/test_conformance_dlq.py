@@ -1,7 +1,7 @@
 """The consumer's side of the capture errors: bad messages crafted on the wire reach the dead-letter topic
 with a reason an operator can act on (``lotline.dlq.reason``).
 
-* wrong check digit: a well-formed Avro record whose identifier fails ``EPCISEvent.validate()``;
+* wrong check digit: a well-formed Avro record whose identifier fails ``validate_event``;
 * unknown event type: Avro bytes whose ``type`` enum index is out of range (a writer with a newer enum);
 * missing eventTime: a record written with a schema lacking ``eventTime``. ``eventTime`` is a required field
   of Lotline's schema, so such a message can only come from another writer schema: its fingerprint is
@@ -22,7 +22,7 @@ from typing import Any
 
 from consumers.dlq import REASON
 from lotline.wiring import Runtime
-from schemas.avro_codec import AvroSchema, EventCodec, SingleObjectFraming, event_to_record
+from schemas.avro.codec import AvroSchema, EventCodec, SingleObjectFraming, event_to_record
 from tests.factories import shipment
 from tests.kafka_util import read_topic
 

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas.event_hash import canonical_value, event_hash_id, hash_timestamp, prehash_string
-from schemas.jsonld import document_events, loads
-from schemas.model import (
+from schemas.epcis.event_hash import canonical_value, event_hash_id, hash_timestamp, prehash_string
+from schemas.epcis.model import (
     Action,
     BizTransaction,
     EPCISEvent,
@@ -26,7 +25,8 @@ from schemas.model import (
     PartyRef,
     QuantityElement,
 )
-from schemas.xml_reader import xml_document_events
+from schemas.formats.jsonld import document_events, loads
+from schemas.formats.xml import xml_document_events
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hash"
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from lotline.settings import Settings
 from producers.capture import parse_document
 from projections.export import ExportFilter, export_document
-from schemas.event_hash import event_hash_id
-from schemas.jsonld import event_to_json
-from schemas.model import EPCISEvent, EventType, QuantityElement
+from schemas.epcis.event_hash import event_hash_id
+from schemas.epcis.model import EPCISEvent, EventType, QuantityElement
+from schemas.formats.jsonld import event_to_json
 from store.postgres import PostgresEventStore
 from store.records import to_new_event
 from tests.cli import lotline_env, run_lotline

@@ -29,7 +29,7 @@ from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
 from projections.recall.projection import RecallTarget
 from projections.render import to_csv
 from projections.trace import Direction, trace
-from schemas.identifiers import LotKey
+from schemas.epcis.identifiers import LotKey
 from schemas.recall import AlertCodec, recall_event
 from store.postgres import PostgresEventStore
 from store.records import to_new_event

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from schemas.errors import IdentifierError
-from schemas.identifiers import (
+from schemas.epcis.errors import IdentifierError
+from schemas.epcis.identifiers import (
     _LOT_REFS,
     IdKind,
     LotKey,
@@ -17,8 +17,8 @@ from schemas.identifiers import (
     parse_identifier,
     quick_parse,
 )
-from schemas.model import Action, EPCISEvent, EventType
-from schemas.timefmt import parse_timestamp
+from schemas.epcis.model import Action, EPCISEvent, EventType
+from schemas.epcis.timefmt import parse_timestamp
 
 
 @pytest.mark.parametrize("urn,canonical", [

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 from consumers.dlq import REASON, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
 from lotline.wiring import Runtime
-from schemas.avro_codec import AvroSchema, EventCodec, SingleObjectFraming
-from schemas.model import QuantityElement
+from schemas.avro.codec import AvroSchema, EventCodec, SingleObjectFraming
+from schemas.epcis.model import QuantityElement
 from tests.factories import declared, shipment
 from tests.kafka_util import read_topic
 

@@ -20,7 +20,7 @@ from projections.lineage import bulk, extract
 from projections.lineage.ddl import TABLES
 from projections.lineage.projection import LineageProjection
 from projections.replay import build_as_of, rebuild
-from schemas.model import Action, BizTransaction, EPCISEvent, EventType, PartyRef, QuantityElement
+from schemas.epcis.model import Action, BizTransaction, EPCISEvent, EventType, PartyRef, QuantityElement
 from store.postgres import PostgresEventStore
 from store.records import to_new_event
 from tests.lineage_builders import aggregate, at, declare, lgtin, pgln, project, receive, sgln, ship, sscc, transform

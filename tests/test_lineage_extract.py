@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from projections.lineage import extract
 from projections.lineage.extract import NATIVE, READ_COLUMNS, STREAMED, Extractor, _classify
-from schemas.jsontext import dumps
+from schemas.epcis.jsontext import dumps
 from store.pgcopy import copy_text, copy_to
 from store.postgres import PostgresEventStore
 from tests.test_lineage_bulk import _load
@@ -98,7 +98,7 @@ _IDS = st.sampled_from([
     "urn:epc:id:sgtin:0614141.107346.2017", "https://id.gs1.org/01/10614141073464/10/DL1/21/7",
     "https://id.gs1.org/01/10614141073464/21/99", "urn:epc:id:sgln:0614141.00001.0", "", "not an id",
 ])
-_NUMBERS = st.one_of(  # as the store writes them (schemas.jsontext.dumps: exact decimals, never a float)
+_NUMBERS = st.one_of(  # as the store writes them (schemas.epcis.jsontext.dumps: exact decimals, never a float)
     st.integers(-(2**63), 2**63 - 1),
     *(st.decimals(min_value=Decimal("-1e21"), max_value=Decimal("1e21"), places=p) for p in (0, 2, 9, 24)))
 _SCALARS = st.one_of(st.none(), st.booleans(), _NUMBERS, st.text(max_size=4), _IDS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lotline.wiring import Runtime
 from producers.capture import parse_document
-from schemas.model import Action, EPCISEvent, EventType
+from schemas.epcis.model import Action, EPCISEvent, EventType
 from tests.lineage_builders import (
     LivePipeline,
     at,

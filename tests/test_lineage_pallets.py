@@ -17,8 +17,8 @@ from dataclasses import replace
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from schemas.identifiers import sscc_of
-from schemas.model import Action, EPCISEvent
+from schemas.epcis.identifiers import sscc_of
+from schemas.epcis.model import Action, EPCISEvent
 from store.postgres import PostgresEventStore
 from tests.lineage_builders import aggregate, append_and_project, lgtin, moves_of, pgln, ship, sscc, tr
 

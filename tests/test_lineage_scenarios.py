@@ -9,8 +9,8 @@ import pytest
 from lotline.wiring import Runtime
 from projections.render import to_csv
 from projections.trace import UnknownLot, trace
-from schemas.identifiers import gs1_check_digit, parse_identifier
-from schemas.model import Action, EPCISEvent, EventType, PartyRef
+from schemas.epcis.identifiers import gs1_check_digit, parse_identifier
+from schemas.epcis.model import Action, EPCISEvent, EventType, PartyRef
 from tests.lineage_builders import (
     LivePipeline,
     aggregate,

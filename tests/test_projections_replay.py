@@ -63,7 +63,7 @@ def test_bakery_traces_match_the_simulation_log(pg_store: PostgresEventStore) ->
 
 
 def lgtin_of(epc_class: str) -> str:
-    from schemas.identifiers import LotKey
+    from schemas.epcis.identifiers import LotKey
 
     return str(LotKey.parse(epc_class))
 

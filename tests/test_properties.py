@@ -2,7 +2,7 @@
 the CBV 2.0 hash is stable under both, for generated events of all five types with optional fields,
 extensions (also inside readPoint/bizLocation/errorDeclaration), ILMD, sensor data and decimals.
 
-Decimals are generated with at most 15 significant digits and integers below 2**53: ``schemas.jsonld.dumps``
+Decimals are generated with at most 15 significant digits and integers below 2**53: ``schemas.formats.jsonld.dumps``
 and the Avro codec's JSON-text fields write non-integral decimals through ``float``, exact only up to that.
 Quantities in typed Avro fields travel as strings and would be exact at any precision.
 """
@@ -18,15 +18,13 @@ import fastavro
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import avro_native
-from schemas.avro_codec import EVENT_SCHEMA, EventCodec, event_to_record, record_to_event
-from schemas.avro_native import compile_native
-from schemas.avro_reader import compile_reader
-from schemas.avro_writer import compile_writer
-from schemas.event_hash import event_hash_id
-from schemas.identity import event_identity
-from schemas.jsonld import context_namespaces, document, document_events, dumps, event_from_json, loads
-from schemas.model import (
+from schemas.avro import native as avro_native
+from schemas.avro.codec import EVENT_SCHEMA, EventCodec, event_to_record, record_to_event
+from schemas.avro.native import compile_native
+from schemas.avro.reader import compile_reader
+from schemas.avro.writer import compile_writer
+from schemas.epcis.event_hash import event_hash_id
+from schemas.epcis.model import (
     Action,
     BizTransaction,
     EPCISEvent,
@@ -36,7 +34,9 @@ from schemas.model import (
     PersistentDisposition,
     QuantityElement,
 )
-from schemas.wire import check
+from schemas.formats.identity import event_identity
+from schemas.formats.jsonld import context_namespaces, document, document_events, dumps, event_from_json, loads
+from schemas.formats.wire import check, validate_event
 from store.records import row_from_record, to_new_event
 
 EPCS = ["urn:epc:id:sgtin:0614141.107346.2017", "urn:epc:id:sgtin:0614141.107346.2018",
@@ -186,7 +186,7 @@ def test_avro_round_trip_is_identity(event: EPCISEvent) -> None:
 @given(events())
 def test_generated_events_are_valid_and_hash_after_both_trips(event: EPCISEvent) -> None:
     event = _clean(event)
-    event.validate()
+    validate_event(event)
     codec = EventCodec()
     (via_json,) = document_events(loads(dumps(document([codec.decode(codec.encode(event))]))), document="g")
     assert event_hash_id(via_json) == event_hash_id(event)

@@ -19,7 +19,7 @@ from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
 from projections.recall.relay import ALERT_ID, OutboxRelay
 from projections.replay import rebuild
 from projections.trace import trace
-from schemas.identifiers import LotKey
+from schemas.epcis.identifiers import LotKey
 from schemas.recall import AlertCodec, recall_event
 from tests.cli import lotline_env, run_lotline
 from tests.kafka_util import read_topic

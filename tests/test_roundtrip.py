@@ -33,10 +33,10 @@ from lotline.settings import Settings
 from lotline.wiring import Runtime, make_engine
 from producers.capture import parse_document, read_document
 from projections.export import export_document
-from schemas.event_hash import event_hash_id
-from schemas.jsonld import dumps, event_to_json, loads
-from schemas.model import EPCISEvent
-from schemas.validation import SchemaValidator
+from schemas.epcis.event_hash import event_hash_id
+from schemas.epcis.model import EPCISEvent
+from schemas.formats.jsonld import dumps, event_to_json, loads
+from schemas.formats.validation import SchemaValidator
 from store.records import to_new_event
 from tests.conftest import shared_path
 from tests.test_conformance import capture_documents

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.timefmt import format_timestamp, parse_timestamp, utc_text
+from schemas.epcis.timefmt import format_timestamp, parse_timestamp, utc_text
 
 instants = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
                         timezones=st.sampled_from([UTC, timezone(timedelta(hours=-6)), timezone(timedelta(hours=14))]))

@@ -64,7 +64,7 @@ def test_a_trace_leaves_the_callers_connection_idle(pg_store: PostgresEventStore
 
 
 def test_the_cyclic_collector_is_restored_as_the_caller_had_it(pg_store: PostgresEventStore) -> None:
-    """A trace pauses the collector while it builds its answer (schemas/gcpolicy.py), and gives it back."""
+    """A trace pauses the collector while it builds its answer (store/gcpolicy.py), and gives it back."""
     append_and_project(pg_store, [transform("t1", [("L1", 1, "KGM")], [("C1", 1, "KGM")], minute=0)])
     assert gc.isenabled()
     trace(pg_store.engine, lgtin("L1"), "forward")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from lotline.settings import Settings
 from lotline.wiring import Runtime
-from schemas.model import Action
+from schemas.epcis.model import Action
 from store.records import to_new_event
 from tests.cli import lotline_env, run_lotline
 from tests.lineage_builders import aggregate, declare, eid, pgln, receive, ship, sscc, transform

@@ -1,4 +1,4 @@
-"""The C fast path of ingest's row (``schemas/_wire_native.c``) against its definition in Python.
+"""The C fast path of ingest's row (``schemas/formats/_wire_native.c``) against its definition in Python.
 
 It may decline any record, but whatever it accepts the Python path must accept too, with the same body text and
 lot keys: on every simulated event (which it must all serve), on generated events of every type, and on
@@ -17,11 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from producers.simulate import config_for_events, simulate
-from schemas import wire_native
-from schemas.avro_codec import EventCodec
-from schemas.errors import EPCISError
-from schemas.model import EPCISEvent
-from schemas.wire import check
+from schemas.avro.codec import EventCodec
+from schemas.epcis.errors import EPCISError
+from schemas.epcis.model import EPCISEvent
+from schemas.formats import wire_native
+from schemas.formats.wire import check
 from store.records import checked_row, row_from_record
 from tests.test_identifiers import _identifiers
 from tests.test_properties import PROPERTY_SETTINGS, _clean, events

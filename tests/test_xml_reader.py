@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from schemas.errors import EPCISError
-from schemas.event_hash import event_hash_id, prehash_string
-from schemas.jsonld import document_events, event_to_json, loads
-from schemas.model import Action, EventType
-from schemas.xml_reader import xml_document_events
+from schemas.epcis.errors import EPCISError
+from schemas.epcis.event_hash import event_hash_id, prehash_string
+from schemas.epcis.model import Action, EventType
+from schemas.formats.jsonld import document_events, event_to_json, loads
+from schemas.formats.wire import validate_event
+from schemas.formats.xml import xml_document_events
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "xml"
 GS1_XML = Path(__file__).resolve().parents[2] / "shared" / "gs1-epcis" / "XML"
@@ -70,7 +71,7 @@ def test_every_gs1_capture_document_parses(name: str) -> None:
         return
     assert events
     for event in events:
-        event.validate()
+        validate_event(event)
         assert event_hash_id(event).startswith("ni:///sha-256;")
 
 

@@ -12,7 +12,7 @@ simulated bakery (shuffled and redelivered) plus crafted edge cases; each rule b
 ``facts_of`` it mirrors.
 
 Identifiers: LGTIN and SSCC EPC URNs in lower case with plain digits (most texts of a store) are read by
-:func:`~schemas.identifiers.quick_parse` where they occur, which is cheap, and an LGTIN's lot id is kept per
+:func:`~schemas.epcis.identifiers.quick_parse` where they occur, which is cheap, and an LGTIN's lot id is kept per
 text; every other string is classified once, by the same ``_parse`` the projection uses. Lot ids are handed out
 in the order lots are met (ids are internal: any numbering will do). What is kept grows with the lots, not with
 the events: ≈ 0.4 KB a lot (docs/performance.md, "Rebuild").
@@ -34,9 +34,9 @@ from typing import Any
 import orjson
 
 from projections.lineage.facts import RECEIVING, SHIPPING, _parse
-from schemas.identifiers import IdKind, quick_parse
-from schemas.jsontext import loads
-from schemas.model import ilmd_lot
+from schemas.epcis.identifiers import IdKind, quick_parse
+from schemas.epcis.jsontext import loads
+from schemas.epcis.model import ilmd_lot
 from store.pgcopy import NULL, copy_text, text_array
 
 try:
@@ -61,7 +61,7 @@ _LONG_NUMBER = re.compile(rb'"quantity":\s*-?[0-9.]{16}')
 """A quantity of 16 digits or more (or a look-alike inside a string: then only time is lost); quantities are
 the only numbers the rules read. orjson reads numbers as doubles, and a double holds every decimal of up to 15
 significant digits, which ``repr`` then gives back; a body with a longer one is read with exact decimals
-(:func:`schemas.jsontext.loads`)."""
+(:func:`schemas.epcis.jsontext.loads`)."""
 
 
 def _classify(text: str) -> tuple[str, str, str | None, str | None] | None:

@@ -28,9 +28,9 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from schemas.errors import IdentifierError
-from schemas.identifiers import Identifier, IdKind, LotKey, parse_identifier
-from schemas.model import Action, EPCISEvent, EventType, PartyRef, QuantityElement
+from schemas.epcis.errors import IdentifierError
+from schemas.epcis.identifiers import Identifier, IdKind, LotKey, parse_identifier
+from schemas.epcis.model import Action, EPCISEvent, EventType, PartyRef, QuantityElement
 
 RECEIVING = "receiving"
 SHIPPING = "shipping"

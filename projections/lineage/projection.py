@@ -27,9 +27,9 @@ from projections.lineage import bulk
 from projections.lineage.ddl import ANALYZED, TABLES, create_indexes, create_tables
 from projections.lineage.facts import Declaration, EventFacts, declaration_of, facts_of
 from projections.lineage.rows import TableRows, event_row, rows_of
-from schemas.gcpolicy import collector_paused
-from schemas.identifiers import LotKey
-from schemas.jsonld import event_from_json, loads
+from schemas.epcis.identifiers import LotKey
+from schemas.formats.jsonld import event_from_json, loads
+from store.gcpolicy import collector_paused
 
 log = structlog.get_logger("lotline.projections.lineage")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from projections.lineage.facts import Declaration, EventFacts, LotRef
-from schemas.identifiers import LotKey
+from schemas.epcis.identifiers import LotKey
 
 LotId = Callable[[LotKey], int]
 

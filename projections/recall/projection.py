@@ -37,11 +37,11 @@ from projections.lineage.projection import NAME as LINEAGE
 from projections.recall.ddl import SCHEMA, create_tables
 from projections.recall.scope import diff, scope_items
 from projections.trace import Direction, TraceRows, UnknownLot, fetch_trace
-from schemas.gcpolicy import collector_paused
-from schemas.identifiers import LotKey
-from schemas.jsonld import event_from_json, loads
-from schemas.model import EPCISEvent
+from schemas.epcis.identifiers import LotKey
+from schemas.epcis.model import EPCISEvent
+from schemas.formats.jsonld import event_from_json, loads
 from schemas.recall import AlertCodec, alert_id, declares_recall, lifts_recall, recall_reason
+from store.gcpolicy import collector_paused
 
 log = structlog.get_logger("lotline.recalls")
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from projections.trace import TraceRows
-from schemas.timefmt import local_time
+from schemas.epcis.timefmt import local_time
 
 
 def scope_items(rows: TraceRows) -> dict[str, dict[str, Any]]:

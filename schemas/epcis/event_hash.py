@@ -1,7 +1,7 @@
 """The CBV 2.0 EPCIS event hash ID (domain.md §5): one ID for one event, however it was serialised.
 
 The same event captured as XML (URN vocabulary, local offset) and as JSON-LD (bare vocabulary, ``Z``) must be
-recognised as a duplicate, so the ID is computed from the :class:`~schemas.model.EPCISEvent` model rather than
+recognised as a duplicate, so the ID is computed from the :class:`~schemas.epcis.model.EPCISEvent` model rather than
 from either syntax. The pre-hash string follows the reference implementation
 (``RalphTro/epcis-event-hash-generator``, CBV 2.0 profile):
 
@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
-from schemas.errors import EPCISError, IdentifierError
-from schemas.identifiers import DL_HOST, IdKind, gs1_check_digit, parse_identifier
-from schemas.model import EPCISEvent, JsonValue, QuantityElement
-from schemas.timefmt import parse_timestamp
-from schemas.vocab import CBV_WEB, Vocab, canonical, web_uri
+from schemas.epcis.errors import EPCISError, IdentifierError
+from schemas.epcis.identifiers import DL_HOST, IdKind, gs1_check_digit, parse_identifier
+from schemas.epcis.model import EPCISEvent, JsonValue, QuantityElement
+from schemas.epcis.timefmt import parse_timestamp
+from schemas.epcis.vocab import CBV_WEB, Vocab, canonical, web_uri
 
 HASH_VERSION = "CBV2.0"
 GS1_VOC = "https://ref.gs1.org/voc/"
@@ -322,7 +322,7 @@ _DL_QUALIFIERS = {"8006": ("10", "21"), "8010": ("8011",)}
 
 
 def _other_epc_urn(text: str) -> str:
-    """EPC URNs of keys :mod:`schemas.identifiers` does not model (documents, service relations, ...)."""
+    """EPC URNs of keys :mod:`schemas.epcis.identifiers` does not model (documents, service relations, ...)."""
     m = _OTHER_EPC.fullmatch(text)
     if m is None:
         return text

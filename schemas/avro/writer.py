@@ -1,5 +1,5 @@
 """A schema-specialised Avro binary encoder, generated as straight-line Python for one schema: the writer's
-counterpart of :mod:`schemas.avro_reader`.
+counterpart of :mod:`schemas.avro.reader`.
 
 Why: fastavro's writer walks the schema at run time for every value, and for each union it first *validates*
 the value against the branches (a whole nested record, for ``["null", record]``). A 10K-lot recall alert (20K
@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.avro_codegen import Emitter, UnsupportedSchema, named_types, resolve
+from schemas.avro.codegen import Emitter, UnsupportedSchema, named_types, resolve
 
 Encoder = Callable[[Mapping[str, Any]], bytes]
 

@@ -5,9 +5,9 @@ GS1 publishes both artefacts; Lotline does not ship copies of them. Point Lotlin
 (``XSD/EPCglobal-epcis-query-2_0.xsd``, which imports the capture XSD and so accepts both EPCISDocument and
 EPCISQueryDocument; its imports are relative files and resolve offline), or pass the paths explicitly
 (``lotline capture --json-schema/--xsd``). Without them, documents are checked by the event model alone
-(:meth:`schemas.model.EPCISEvent.validate`) and one log line says so.
+(:meth:`schemas.epcis.model.EPCISEvent.validate`) and one log line says so.
 
-Every problem becomes an :class:`~schemas.errors.EPCISError` naming the document, the event index (``None``
+Every problem becomes an :class:`~schemas.epcis.errors.EPCISError` naming the document, the event index (``None``
 for a problem outside the event list) and the field as a JSON-pointer-like path inside the event
 (``quantityList/0/uom``), so a rejected capture can be fixed without a debugger.
 
@@ -43,9 +43,9 @@ from jsonschema import Draft7Validator, FormatChecker  # type: ignore[import-unt
 from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 from lxml import etree  # type: ignore[import-untyped]
 
-from schemas.errors import EPCISError
-from schemas.timefmt import parse_timestamp
-from schemas.vocab import Vocab, canonical
+from schemas.epcis.errors import EPCISError
+from schemas.epcis.timefmt import parse_timestamp
+from schemas.epcis.vocab import Vocab, canonical
 
 log = structlog.get_logger("lotline.validation")
 

@@ -11,7 +11,7 @@ import json
 import urllib.request
 from typing import Any
 
-from schemas.avro_codec import AvroSchema
+from schemas.avro.codec import AvroSchema
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 

@@ -1,10 +1,10 @@
 """The event as it travels on the events topic (the ``EPCISEvent`` Avro record, a dict): its rules, its lots
 and its JSON-LD form, computed from the record itself.
 
-Why here and not on the model: ingest would otherwise build a :class:`~schemas.model.EPCISEvent` for every
+Why here and not on the model: ingest would otherwise build a :class:`~schemas.epcis.model.EPCISEvent` for every
 message only to check it and write it back out, which cost more than half of its per-event time
 (docs/performance.md). So these are the *only* implementations: :meth:`EPCISEvent.validate` and
-:func:`schemas.jsonld.event_to_json` map the model onto a record (:func:`schemas.avro_codec.event_to_record`)
+:func:`schemas.formats.jsonld.event_to_json` map the model onto a record (:func:`schemas.avro.codec.event_to_record`)
 and call them, and the lot-key rule is shared with :meth:`EPCISEvent.lot_keys`.
 
 Field names in errors are the JSON-LD names, which are also the record's.
@@ -17,11 +17,12 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from schemas.errors import EPCISError, IdentifierError
-from schemas.identifiers import LotKey, lot_ref
-from schemas.jsontext import loads
-from schemas.model import JsonValue, ilmd_lot, lot_keys_of
-from schemas.timefmt import format_timestamp, parse_offset
+from schemas.avro.codec import event_to_record
+from schemas.epcis.errors import EPCISError, IdentifierError
+from schemas.epcis.identifiers import LotKey, lot_ref
+from schemas.epcis.jsontext import loads
+from schemas.epcis.model import EPCISEvent, JsonValue, ilmd_lot, lot_keys_of
+from schemas.epcis.timefmt import format_timestamp, parse_offset
 
 Record = Mapping[str, Any]
 
@@ -83,6 +84,12 @@ def quantity_value(text: str) -> Decimal | str:
     if value < 0:
         return f"{value} is negative"
     return value
+
+
+def validate_event(event: EPCISEvent) -> None:
+    """Check the rules of EPCIS 2.0 §7 that a parser alone does not enforce on a model event: :func:`check` of
+    its Avro record, the one definition that ingest also runs. Raises :class:`EPCISError` naming the field."""
+    check(event_to_record(event))
 
 
 def check(r: Record) -> None:
@@ -171,7 +178,7 @@ def _quantities(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def to_jsonld(r: Record) -> dict[str, Any]:
     """The event in the GS1 JSON-LD form (bare CBV values, no ``@context``), quantities as
-    :class:`~decimal.Decimal` (which :func:`schemas.jsontext.dumps` writes exactly).
+    :class:`~decimal.Decimal` (which :func:`schemas.epcis.jsontext.dumps` writes exactly).
 
     Raises :class:`EPCISError` on JSON text that does not parse or, where EPCIS needs an object, is not one.
     Every stored event passes through here: absent members cost one test each, nothing more.

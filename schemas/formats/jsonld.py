@@ -1,4 +1,4 @@
-"""EPCIS 2.0 JSON / JSON-LD documents read into :class:`~schemas.model.EPCISEvent` and written back.
+"""EPCIS 2.0 JSON / JSON-LD documents read into :class:`~schemas.epcis.model.EPCISEvent` and written back.
 
 Reading accepts ``EPCISDocument`` and ``EPCISQueryDocument`` bodies, vocabulary values in bare, URN or
 web-URI form, and namespaced extensions anywhere the standard allows them; the prefixes of the document's
@@ -13,11 +13,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from schemas.avro_codec import event_to_record
-from schemas.errors import EPCISError
-from schemas.jsontext import dumps as dumps
-from schemas.jsontext import loads as loads
-from schemas.model import (
+from schemas.avro.codec import event_to_record
+from schemas.epcis.errors import EPCISError
+from schemas.epcis.jsontext import dumps as dumps
+from schemas.epcis.jsontext import loads as loads
+from schemas.epcis.model import (
     Action,
     BizTransaction,
     EPCISEvent,
@@ -28,9 +28,9 @@ from schemas.model import (
     PersistentDisposition,
     QuantityElement,
 )
-from schemas.timefmt import format_timestamp, parse_offset, parse_timestamp
-from schemas.vocab import Vocab, canonical
-from schemas.wire import to_jsonld
+from schemas.epcis.timefmt import format_timestamp, parse_offset, parse_timestamp
+from schemas.epcis.vocab import Vocab, canonical
+from schemas.formats.wire import to_jsonld
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
@@ -261,7 +261,7 @@ def event_from_json(raw: JsonValue, namespaces: Mapping[str, str] | None = None)
 def event_to_json(event: EPCISEvent) -> dict[str, Any]:
     """Write one event in the GS1 JSON-LD form (without ``@context``; see :func:`document`).
 
-    One writer serves the model and ingest's Avro records alike: :func:`schemas.wire.to_jsonld`.
+    One writer serves the model and ingest's Avro records alike: :func:`schemas.formats.wire.to_jsonld`.
     """
     return to_jsonld(event_to_record(event))
 

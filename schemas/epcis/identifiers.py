@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import quote, unquote, urlsplit
 
-from schemas.errors import IdentifierError
+from schemas.epcis.errors import IdentifierError
 
 DL_HOST = "https://id.gs1.org"
 

@@ -6,7 +6,7 @@ Schemas are parsed once at import (re-parsing per message costs ~1000×). Two fr
   default: self-describing without a registry, and a message written with another schema is recognised by
   its fingerprint instead of being decoded into garbage.
 * **Confluent Schema Registry framing** (``00`` + 4-byte big-endian schema id + body), used when a registry
-  URL is configured (:mod:`schemas.registry`).
+  URL is configured (:mod:`lotline.registry`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import Any, Protocol
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from schemas.avro_native import compile_decoder
-from schemas.avro_reader import Decoder, UnsupportedSchema
-from schemas.avro_writer import Encoder, compile_writer
-from schemas.errors import CodecError
-from schemas.jsontext import dumps, loads
-from schemas.model import (
+from schemas.avro.native import compile_decoder
+from schemas.avro.reader import Decoder, UnsupportedSchema
+from schemas.avro.writer import Encoder, compile_writer
+from schemas.epcis.errors import CodecError
+from schemas.epcis.jsontext import dumps, loads
+from schemas.epcis.model import (
     Action,
     BizTransaction,
     EPCISEvent,

@@ -1,8 +1,8 @@
-/* A schema-driven Avro binary decoder in C: the native counterpart of schemas/avro_reader.py.
+/* A schema-driven Avro binary decoder in C: the native counterpart of schemas/avro/reader.py.
  *
  * Why: ingest decodes every message, and on a slow core even the generated Python decoder costs ~35 us for
  * an EPCIS event, half of ingest's Python time per event. This module walks a *program* that
- * schemas/avro_native.py builds once per schema -- nested tuples, one per schema node -- and returns
+ * schemas/avro/native.py builds once per schema -- nested tuples, one per schema node -- and returns
  * exactly what fastavro.schemaless_reader returns (tests compare the three decoders on every type, on
  * generated events, and on broken bytes).
  *

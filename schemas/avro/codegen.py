@@ -1,6 +1,6 @@
 """What the generated Avro decoder and encoder share: named-type resolution and the source emitter.
 
-:mod:`schemas.avro_reader` and :mod:`schemas.avro_writer` turn one schema into straight-line Python; both walk
+:mod:`schemas.avro.reader` and :mod:`schemas.avro.writer` turn one schema into straight-line Python; both walk
 the schema the same way, resolving references to named types (records, enums) against the schema itself.
 """
 

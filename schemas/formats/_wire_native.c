@@ -1,4 +1,4 @@
-/* The checked store row of an event record in C: the native fast path of schemas/wire.py.
+/* The checked store row of an event record in C: the native fast path of schemas/formats/wire.py.
  *
  * Why: after the Avro decoder moved to C, ingest still spent most of its Python time per event checking the
  * record (wire.check), building its JSON-LD dict (wire.to_jsonld), serialising it and collecting its lots
@@ -43,7 +43,7 @@ static int put_str_or_null(Buf *b, PyObject *s) {
     return put_str(b, s);
 }
 
-/* A UTC datetime as schemas.timefmt.format_timestamp prints it: milliseconds always, microseconds when set. */
+/* A UTC datetime as schemas.epcis.timefmt.format_timestamp prints it: milliseconds always, microseconds when set. */
 static int put_time(Buf *b, PyObject *t) {
     if (!is_utc_datetime(t)) return -1;
     char s[40], *o = s;
@@ -111,7 +111,7 @@ static int nonempty_str(PyObject *v) { return is_str(v) && PyUnicode_GET_LENGTH(
 
 static int str_is(PyObject *v, const char *s) { return is_str(v) && PyUnicode_CompareWithASCIIString(v, s) == 0; }
 
-/* ---- the rules (schemas.wire.check), accept-only -------------------------------------------------------- */
+/* ---- the rules (schemas.formats.wire.check), accept-only -------------------------------------------------------- */
 
 /* ±hh:mm within -14:00..+14:00, ASCII digits only (a subset of what parse_offset accepts unchanged). */
 static int offset_ok(PyObject *v) {
@@ -254,7 +254,7 @@ static int check_identifier(PyObject *text, Refs *refs, int keep) {
     return rc < 0 ? -2 : 0;
 }
 
-/* ---- the body (schemas.wire.to_jsonld + jsontext.dumps) -------------------------------------------------- */
+/* ---- the body (schemas.formats.wire.to_jsonld + jsontext.dumps) -------------------------------------------------- */
 
 /* Return codes: 0 done, -1 bail (no exception), -2 error (exception set). */
 #define TRY(x) do { int rc_ = (x); if (rc_ < 0) return rc_; } while (0)

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.model import EPCISEvent
+from schemas.epcis.model import EPCISEvent
 
 
 def event_identity(event: EPCISEvent) -> str:
     """``eventID`` if present, else the CBV 2.0 hash (``ni:///sha-256;…?ver=CBV2.0``)."""
     if event.event_id:
         return event.event_id
-    from schemas.event_hash import event_hash_id  # deferred: hashing is only needed for id-less events
+    from schemas.epcis.event_hash import event_hash_id  # deferred: hashing is only needed for id-less events
 
     return event_hash_id(event)
 
@@ -26,6 +26,6 @@ def record_identity(record: Mapping[str, Any]) -> str:
     event_id: str | None = record["eventID"]
     if event_id:
         return event_id
-    from schemas.avro_codec import record_to_event  # deferred: avro_codec builds on the model
+    from schemas.avro.codec import record_to_event  # deferred: avro_codec builds on the model
 
     return event_identity(record_to_event(record))

@@ -2,7 +2,7 @@
 
 The fields lineage and audits need are typed; what EPCIS leaves open (ILMD, extensions, sensor data,
 certification info, extensions inside readPoint/bizLocation/errorDeclaration) is kept as JSON values so it
-travels without loss. Vocabulary values are stored in their canonical form (:mod:`schemas.vocab`),
+travels without loss. Vocabulary values are stored in their canonical form (:mod:`schemas.epcis.vocab`),
 timestamps as aware UTC datetimes with the local offset beside them, quantities as :class:`~decimal.Decimal`.
 """
 
@@ -15,8 +15,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from schemas.errors import IdentifierError
-from schemas.identifiers import LotKey, lot_ref
+from schemas.epcis.errors import IdentifierError
+from schemas.epcis.identifiers import LotKey, lot_ref
 
 JsonValue = Any
 """A value as :func:`json.loads` returns it (decimals as :class:`~decimal.Decimal`)."""
@@ -149,14 +149,6 @@ class EPCISEvent:
     def stated_lot(self) -> str | None:
         """The lot number the event states for the SGTINs it commissions or makes (see :func:`ilmd_lot`)."""
         return ilmd_lot(self.type, self.action, self.ilmd)
-
-    def validate(self) -> None:
-        """Check the rules of EPCIS 2.0 §7 that a parser alone does not enforce (:func:`schemas.wire.check`,
-        which ingest runs on the Avro record). Raises :class:`EPCISError` naming the field."""
-        from schemas.avro_codec import event_to_record  # deferred: both modules build on this one
-        from schemas.wire import check
-
-        check(event_to_record(self))
 
 
 def lot_keys_of(identifiers: Iterable[str], lot_from_ilmd: str | None) -> frozenset[LotKey]:

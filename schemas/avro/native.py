@@ -1,9 +1,9 @@
-"""The Avro decoder in C (``schemas/_avro_native.c``): turning a schema into the program it walks.
+"""The Avro decoder in C (``schemas/avro/_avro_native.c``): turning a schema into the program it walks.
 
 The C module is optional: it is built when the project is installed on a machine with a C compiler, and
 :data:`AVAILABLE` says whether it was. :func:`compile_native` raises :class:`UnsupportedSchema` where the C
 decoder cannot serve (module not built, a type outside the supported set, a recursive schema), and callers
-keep the generated Python decoder of :mod:`schemas.avro_reader`, which supports the same types and returns
+keep the generated Python decoder of :mod:`schemas.avro.reader`, which supports the same types and returns
 the same values.
 """
 
@@ -13,11 +13,11 @@ import functools
 import sys
 from typing import Any
 
-from schemas.avro_codegen import UnsupportedSchema, named_types, resolve
-from schemas.avro_reader import Decoder, compile_reader
+from schemas.avro.codegen import UnsupportedSchema, named_types, resolve
+from schemas.avro.reader import Decoder, compile_reader
 
 try:
-    from schemas import _avro_native  # type: ignore[attr-defined]
+    from schemas.avro import _avro_native  # type: ignore[attr-defined]
 except ImportError:  # built only where a C compiler was present at install time
     _avro_native = None
 

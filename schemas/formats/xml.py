@@ -1,8 +1,8 @@
 """EPCIS XML documents (2.0, and 1.x with ``<extension>`` wrappers) read into the event model.
 
 Many trading partners still send XML, so an event captured as XML must land in exactly the model (and hash,
-:mod:`schemas.event_hash`) the JSON-LD reader gives for the same event. The reader therefore converts each
-XML event into the GS1 JSON-LD shape and hands it to :func:`schemas.jsonld.event_from_json`: one place
+:mod:`schemas.epcis.event_hash`) the JSON-LD reader gives for the same event. The reader therefore converts each
+XML event into the GS1 JSON-LD shape and hands it to :func:`schemas.formats.jsonld.event_from_json`: one place
 validates events and canonicalises vocabulary, whichever syntax they arrived in.
 
 Mapping rules:
@@ -13,7 +13,7 @@ Mapping rules:
   :attr:`EPCISEvent.namespaces`; repeated elements become a JSON array, elements with children an object.
   Leaf values stay strings: the hash canonicalises numbers, so ``<x>20</x>`` and ``"x": 20.0`` agree.
 * Vocabulary values given as CURIEs (``cbv:BizStep-receiving``) are expanded with the in-scope XML
-  namespaces before :func:`schemas.vocab.canonical` stores them in their bare form.
+  namespaces before :func:`schemas.epcis.vocab.canonical` stores them in their bare form.
 * The parser never resolves entities, loads DTDs or touches the network.
 """
 
@@ -24,9 +24,9 @@ from typing import Any
 
 from lxml import etree  # type: ignore[import-untyped]
 
-from schemas.errors import EPCISError
-from schemas.jsonld import event_from_json
-from schemas.model import EPCISEvent, EventType, JsonValue
+from schemas.epcis.errors import EPCISError
+from schemas.epcis.model import EPCISEvent, EventType, JsonValue
+from schemas.formats.jsonld import event_from_json
 
 EPCIS_NS = ("urn:epcglobal:epcis:xsd:2", "urn:epcglobal:epcis:xsd:1")
 QUERY_NS = ("urn:epcglobal:epcis-query:xsd:2", "urn:epcglobal:epcis-query:xsd:1")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.avro_codegen import Emitter, UnsupportedSchema, named_types, resolve
+from schemas.avro.codegen import Emitter, UnsupportedSchema, named_types, resolve
 
 Decoder = Callable[[bytes], dict[str, Any]]
 __all__ = ["Decoder", "UnsupportedSchema", "compile_reader"]
