@@ -6,7 +6,7 @@
 2. Runs the lineage projector as ``lotline project`` does (batches of 2,000) until caught up: events/s over
    the run and by tenth, so a slowdown with the size of the lineage shows.
 3. Times backward and forward traces of ``--samples`` random lots on the lineage it built, then rebuilds the
-   lineage from the store (``lotline replay``'s :func:`~projections.replay.rebuild`) and times the same traces
+   lineage from the store (``lotline replay``'s :func:`~projections.lineage.replay.rebuild`) and times the same traces
    again, in the same run: a lineage built batch by batch must answer as fast as a rebuilt one, whose build
    gathers planner statistics (the projector gathers its own, ``projections/statistics.py``).
 """
@@ -25,8 +25,8 @@ from lotline.logconfig import configure_logging
 from lotline.wiring import make_engine
 from projections.framework import BatchResult, Projector, Target
 from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
-from projections.replay import rebuild
-from projections.trace import trace
+from projections.lineage.replay import rebuild
+from projections.lineage.trace import trace
 
 
 def project(engine: Engine) -> tuple[float, list[tuple[int, float]]]:

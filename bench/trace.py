@@ -4,12 +4,12 @@
    chosen near its own position) of ≥ 1M edges, and a *blended* one (inputs drawn from the whole layer
    before, so a trace reaches a large part of the graph). Both are COPYed straight into lineage schemas.
 2. Trace timing, interleaved in the same run on the same tables, each going first in turn:
-   ``projections.trace.trace`` end to end (lot lookup, traversal with depths, lot identifiers,
+   ``projections.lineage.trace.trace`` end to end (lot lookup, traversal with depths, lot identifiers,
    shipment/receipt query, result objects) against the raw set-semantics recursive CTE returning the reached
    lot ids, and against that CTE joined to ``lots`` for the reached lots' GTIN, lot and identifiers (the least
    a statement returning those columns does). p50/p95 and lots reached.
 3. Rebuild throughput: a simulated bakery of ``--events`` events is put in the store; raw COPY of the same
-   event rows into a bare table is timed against ``projections.replay.rebuild`` (the stored JSON read out, its
+   event rows into a bare table is timed against ``projections.lineage.replay.rebuild`` (the stored JSON read out, its
    lineage rows extracted by the client and COPYed into bare tables, derive edges, index, analyse, catch up,
    switch), in ``--pairs`` pairs (3), reporting the medians and the median of the pairs' ratios.
 
@@ -37,8 +37,8 @@ from lotline.wiring import make_engine
 from projections.framework import ensure_checkpoint_table, read_checkpoint, write_checkpoint
 from projections.lineage.ddl import TABLES, create_indexes, create_tables
 from projections.lineage.projection import NAME
-from projections.replay import rebuild
-from projections.trace import trace
+from projections.lineage.replay import rebuild
+from projections.lineage.trace import trace
 from schemas.epcis.identifiers import LotKey, gs1_check_digit
 from store.pgcopy import copy_from, copy_to
 
@@ -242,7 +242,7 @@ def report(args: argparse.Namespace, layered: Graph, blended: Graph, rb: dict[st
         f"--layers {args.layers} --width {args.width} --samples {args.samples} --events {args.events}` "
         f"({time.strftime('%Y-%m-%d')}).",
         "",
-        "Trace = `projections.trace.trace()` end to end (lot lookup, traversal with smallest depths, lot "
+        "Trace = `projections.lineage.trace.trace()` end to end (lot lookup, traversal with smallest depths, lot "
         "identifiers, shipments/receipts with pallet resolution, result objects; one prepared statement), "
         "against the raw set-semantics recursive CTE returning the reached lot ids, both on an open connection "
         "(checking one out of the engine's pool adds 0.2-0.5 ms), interleaved on the same tables in the same "

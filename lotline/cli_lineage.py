@@ -60,7 +60,7 @@ def project(until_idle: bool, batch_size: int, poll: float) -> None:
 
 def _position(engine: Any) -> int:
     from projections.framework import transaction
-    from projections.trace import checkpoint_position
+    from projections.lineage.trace import checkpoint_position
 
     with transaction(engine) as cur:
         return checkpoint_position(cur, "lineage") or 0
@@ -86,10 +86,10 @@ def _trace_options(f: Any) -> Any:
 
 def _run_trace(direction: str, lot: str, fmt: str | None, rows: str, as_of: str | None,
                position: int | None) -> None:
+    from lotline.render import print_trace
     from projections.lineage.projection import LIVE_SCHEMA
-    from projections.render import print_trace
-    from projections.replay import build_as_of, position_at
-    from projections.trace import TraceError, trace
+    from projections.lineage.replay import build_as_of, position_at
+    from projections.lineage.trace import TraceError, trace
     from schemas.epcis.errors import IdentifierError
     from schemas.epcis.identifiers import LotKey
 
@@ -148,7 +148,7 @@ def replay(as_of: str | None, position: int | None, batch_size: int) -> None:
         TimeRemainingColumn,
     )
 
-    from projections.replay import build_as_of, position_at, rebuild, store_head
+    from projections.lineage.replay import build_as_of, position_at, rebuild, store_head
 
     rt = _context().runtime(kafka=False)
     console = Console(stderr=True)

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lotline.demo_answers import answer_three_questions
 from lotline.report import store_table
 from lotline.wiring import Runtime
 from producers.simulate import config_for_events, simulate
-from projections.demo_answers import answer_three_questions
 from projections.framework import Projector, Target
 from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
 

@@ -58,7 +58,7 @@ CHAIN_TAIL = ("SELECT t.position, t.row_hash, greatest(clock_timestamp(), t.reco
               "AS t ON true")
 """The chain's tail and the batch's record time, in one round trip. The record time never goes back along the
 positions (a server clock stepped back gives the batch its predecessor's time): that is what lets
-``projections.replay.position_at`` find the position of a moment by bisection instead of a scan."""
+``projections.lineage.replay.position_at`` find the position of a moment by bisection instead of a scan."""
 
 EVENT_COLUMNS = (
     "position", "recorded_at", "event_key", "is_declaration", "event_id", "event_type", "event_time",

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from lotline.wiring import Runtime
 from projections.framework import Projector, Target, wait_for
 from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
-from projections.trace import Trace, trace
+from projections.lineage.trace import Trace, trace
 from schemas.epcis.model import (
     Action,
     BizTransaction,

@@ -22,13 +22,13 @@ import pytest
 from rich.console import Console
 from sqlalchemy.engine import Engine
 
+from lotline.demo_answers import answer_three_questions, pick_cookie_lot
+from lotline.render import to_csv
 from producers.simulate import config_for_events, simulate
-from projections.demo_answers import answer_three_questions, pick_cookie_lot
 from projections.framework import Projector, Target
 from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
+from projections.lineage.trace import Direction, trace
 from projections.recall.projection import RecallTarget
-from projections.render import to_csv
-from projections.trace import Direction, trace
 from schemas.epcis.identifiers import LotKey
 from schemas.recall import AlertCodec, recall_event
 from store.postgres import PostgresEventStore
@@ -98,7 +98,7 @@ def test_traces_answer_as_recorded(bakery: Engine) -> None:
 
 def test_a_rebuilt_lineage_answers_as_recorded(bakery: Engine) -> None:
     """The rebuild path (bulk extraction from the stored events) gives the incremental path's answers."""
-    from projections.replay import rebuild
+    from projections.lineage.replay import rebuild
 
     rebuild(bakery)
     _check_traces(bakery)

@@ -123,4 +123,4 @@ def test_the_checker_sees_a_circle_and_a_wrong_direction() -> None:
     assert _circles({"a.x": {"a.y"}, "a.y": {"a.z"}, "a.z": {"a.x"}, "b": {"a.x"}}) == [["a.x", "a.y", "a.z"]]
     graph = project_graph()
     assert "schemas.epcis.model" in graph["store.records"]  # deferred and top-level imports alike are seen
-    assert all(not d.startswith("lotline") for d in graph["projections.trace"])
+    assert all(not d.startswith("lotline") for d in graph["projections.lineage.trace"])

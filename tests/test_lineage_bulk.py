@@ -19,7 +19,7 @@ from projections.framework import quote_ident, read_rows
 from projections.lineage import bulk, extract
 from projections.lineage.ddl import TABLES
 from projections.lineage.projection import LineageProjection
-from projections.replay import build_as_of, rebuild
+from projections.lineage.replay import build_as_of, rebuild
 from schemas.epcis.model import Action, BizTransaction, EPCISEvent, EventType, PartyRef, QuantityElement
 from store.postgres import PostgresEventStore
 from store.records import to_new_event

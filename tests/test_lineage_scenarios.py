@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from lotline.render import to_csv
 from lotline.wiring import Runtime
-from projections.render import to_csv
-from projections.trace import UnknownLot, trace
+from projections.lineage.trace import UnknownLot, trace
 from schemas.epcis.identifiers import gs1_check_digit, parse_identifier
 from schemas.epcis.model import Action, EPCISEvent, EventType, PartyRef
 from tests.lineage_builders import (

@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 from producers.simulate import config_for_events, simulate
 from projections.framework import Projector, Target
 from projections.lineage.projection import ANALYZED, LIVE_SCHEMA, LineageProjection
-from projections.replay import rebuild
+from projections.lineage.replay import rebuild
 from projections.statistics import FIRST_ROWS, StatisticsKeeper
 from store.postgres import PostgresEventStore
 from store.records import to_new_event

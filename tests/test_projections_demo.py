@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
+from lotline.demo_answers import answer_three_questions, pick_cookie_lot
 from producers.simulate import SimulationLog, config_for_events, simulate
-from projections.demo_answers import answer_three_questions, pick_cookie_lot
 from store.postgres import PostgresEventStore
 from store.records import to_new_event
 from tests.lineage_builders import project

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from projections.framework import Projector, StoreRow, Target, quote_ident, wait_for
 from projections.lineage.projection import LineageProjection
-from projections.trace import trace
+from projections.lineage.trace import trace
 from store.postgres import PostgresEventStore
 from store.records import to_new_event
 from tests.factories import shipment

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from producers.simulate import SimulationLog, config_for_events, simulate
 from projections.framework import StoreRow, read_rows
 from projections.lineage.projection import LineageProjection
-from projections.replay import build_as_of, position_at, rebuild
-from projections.trace import Trace, trace
+from projections.lineage.replay import build_as_of, position_at, rebuild
+from projections.lineage.trace import Trace, trace
 from store.postgres import PostgresEventStore
 from store.records import to_new_event
 from tests.lineage_builders import eid, lgtin, pgln, project, ship, transform
@@ -163,7 +163,7 @@ def test_position_at_bisects_record_times_to_the_last_row_at_or_before(pg_store:
     """Each batch shares one record time; the answer for a moment is the last row of the last batch recorded by
     then, found by probes of the primary key, never a scan of the store."""
     from projections.framework import transaction
-    from projections.replay import POSITION_AT
+    from projections.lineage.replay import POSITION_AT
     from tests.factories import row
 
     sizes = [1 + i % 3 for i in range(23)]
@@ -188,7 +188,7 @@ def test_position_at_bisects_record_times_to_the_last_row_at_or_before(pg_store:
 def test_stale_build_cleanup_spares_a_build_still_running(pg_store: PostgresEventStore) -> None:
     """A replay drops what dead builds left behind, but not the schema of a replay running beside it."""
     from projections.framework import transaction
-    from projections.replay import building, drop_stale_builds
+    from projections.lineage.replay import building, drop_stale_builds
 
     engine = pg_store.engine
     running, dead = "lineage_build_running1", "lineage_asofbuild_dead1"

@@ -16,9 +16,9 @@ from lotline.settings import Settings
 from lotline.wiring import Runtime
 from projections.framework import Projector, Target, wait_for
 from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
+from projections.lineage.replay import rebuild
+from projections.lineage.trace import trace
 from projections.recall.relay import ALERT_ID, OutboxRelay
-from projections.replay import rebuild
-from projections.trace import trace
 from schemas.epcis.identifiers import LotKey
 from schemas.recall import AlertCodec, recall_event
 from tests.cli import lotline_env, run_lotline
@@ -211,8 +211,8 @@ def test_relay_killed_between_publish_and_bookkeeping_loses_nothing(alerts_runti
 def test_a_scope_keeps_each_lotless_line_of_a_shipment_apart() -> None:
     """Content of the GTIN with no lot, shipped loose and on two pallets by one event: three scope items, each
     ambiguous; a lot's own line beside them keeps the payload it had before lot-less lines existed."""
+    from projections.lineage.trace import TraceRows
     from projections.recall.scope import scope_items
-    from projections.trace import TraceRows
 
     gtin = "20614141000009"
     base = {"event_key": "k1", "event_id": "urn:lotline:test:k1", "event_time": "2026-06-01T08:00:00+00:00",

@@ -1,4 +1,4 @@
-"""``projections.trace.trace`` called on a connection the caller holds: the order of the lots, and the
+"""``projections.lineage.trace.trace`` called on a connection the caller holds: the order of the lots, and the
 connection's transaction state afterwards (a trace runs alone in autocommit, or commits the caller's
 transaction as it always has)."""
 
@@ -9,7 +9,7 @@ import gc
 import pytest
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INTRANS
 
-from projections.trace import TracedLot, UnknownLot, trace
+from projections.lineage.trace import TracedLot, UnknownLot, trace
 from store.postgres import PostgresEventStore
 from tests.lineage_builders import append_and_project, lgtin, transform
 

@@ -34,9 +34,9 @@ from projections.framework import (
 )
 from projections.lineage.projection import LIVE_SCHEMA
 from projections.lineage.projection import NAME as LINEAGE
+from projections.lineage.trace import Direction, TraceRows, UnknownLot, fetch_trace
 from projections.recall.ddl import SCHEMA, create_tables
 from projections.recall.scope import diff, scope_items
-from projections.trace import Direction, TraceRows, UnknownLot, fetch_trace
 from schemas.epcis.identifiers import LotKey
 from schemas.epcis.model import EPCISEvent
 from schemas.formats.jsonld import event_from_json, loads

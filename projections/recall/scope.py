@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from projections.trace import TraceRows
+from projections.lineage.trace import TraceRows
 from schemas.epcis.timefmt import local_time
 
 
@@ -21,7 +21,7 @@ def scope_items(rows: TraceRows) -> dict[str, dict[str, Any]]:
     """Every item of the scope a forward trace's rows describe, by key: each lot reached with its depth, and
     each non-retracted shipment of those lots.
 
-    Built from the statement's rows and movement JSON as they come (:func:`projections.trace.fetch_trace`):
+    Built from the statement's rows and movement JSON as they come (:func:`projections.lineage.trace.fetch_trace`):
     a 10K-shipment scope is 20K items, and making the trace's result objects first cost as much again.
     """
     items: dict[str, dict[str, Any]] = {

@@ -8,7 +8,7 @@ import io
 from rich.console import Console, Group
 from rich.table import Table
 
-from projections.trace import MovementLine, Trace
+from projections.lineage.trace import MovementLine, Trace
 
 LOT_COLUMNS = ("gtin", "lot_number", "depth", "identifiers")
 MOVEMENT_COLUMNS = ("kind", "event_id", "date", "gtin", "lot_number", "quantity", "uom", "party",

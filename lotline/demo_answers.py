@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from projections.framework import quote_ident
 from projections.lineage.projection import LIVE_SCHEMA
-from projections.trace import Direction, Trace, trace
+from projections.lineage.trace import Direction, Trace, trace
 from schemas.epcis.identifiers import LotKey
 
 T = TypeVar("T")
