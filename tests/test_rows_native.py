@@ -6,16 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from store import _rows_native as native  # type: ignore[attr-defined]
 from store import postgres
 from store.port import GENESIS_HASH, NewEvent, SourceRef, row_hash
 from tests.test_properties import PROPERTY_SETTINGS
-
-native = pytest.importorskip("store._rows_native",
-                             reason="the C row encoder was not built (no C compiler or OpenSSL headers at install)")
 
 tricky = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=10) | st.sampled_from(
     ["", "\\", "\t", "\n", "\r", '"', '\\"', "a\\tb", "{x}", ",", "é", "\x1f", "\x00x"])
