@@ -5,7 +5,7 @@
 1. Publishes N simulated bakery events to a fresh 6-partition topic.
 2. Runs one ingest worker until caught up, timing from its first committed batch to its last (the group
    join is reported apart), sampling the process RSS after every batch.
-3. Copies the stored rows out and COPYs them into an identical table (``LIKE events INCLUDING ALL``):
+3. Copies the stored rows out and COPYs them into an identical table (``store.schema.create_like_events``):
    once as one stream, once in ingest-sized transactions. Prints both rates and the ratios.
 """
 
@@ -29,7 +29,9 @@ from lotline.logconfig import configure_logging
 from lotline.settings import Settings
 from lotline.wiring import Runtime
 from producers.simulate import config_for_events, simulate
-from store.pgcopy import copy_from, copy_to
+from store import reads
+from store.pgcopy import copy_from
+from store.schema import create_like_events
 
 COLUMNS = ("position, recorded_at, event_key, is_declaration, event_id, event_type, event_time, event_tz_offset, "
            "biz_step, lot_keys, source_topic, source_partition, source_offset, body, row_hash")
@@ -103,9 +105,8 @@ def ingest_processes(rt: Runtime, processes: int) -> dict[str, Any]:
                 rss += psutil.Process(p.pid).memory_info().rss / 2**20
         peak = max(peak, rss)
         time.sleep(0.5)
-    with rt.engine.connect() as conn:
-        n, first, last = conn.execute(sa.text(
-            "SELECT count(*), min(recorded_at), max(recorded_at) FROM events")).one()
+    n = rt.store.head()  # positions are gapless, and record times never decrease along them
+    first, last = rt.store.read(0, 1)[0].recorded_at, rt.store.read(n - 1, 1)[0].recorded_at
     # the first batch's rows share one record time: count the span from the end of the first batch
     return {"events": n, "rate": n / max((last - first).total_seconds(), 1e-9), "rss_peak": peak}
 
@@ -114,11 +115,12 @@ def copy_baseline(url: str, batch: int) -> dict[str, float]:
     engine = sa.create_engine(url)
     raw = engine.raw_connection()
     cur = raw.cursor()
-    lines = copy_to(cur, f"COPY (SELECT {COLUMNS} FROM events ORDER BY position) TO STDOUT").splitlines(keepends=True)
+    head = reads.head(cur)
+    lines = b"".join(reads.copy_chunks(cur, COLUMNS, 0, head, max(head, 1))).splitlines(keepends=True)
     rates = {}
     for mode in ("stream", "batched"):
         cur.execute("DROP TABLE IF EXISTS events_copy_baseline")
-        cur.execute("CREATE TABLE events_copy_baseline (LIKE events INCLUDING ALL)")
+        create_like_events(cur, "events_copy_baseline", including_all=True)
         raw.commit()
         step = len(lines) if mode == "stream" else batch
         chunks = [b"".join(lines[i:i + step]) for i in range(0, len(lines), step)]

@@ -128,9 +128,7 @@ def main() -> None:
         scope_lots = scope_shipments = 0
         for run in range(args.runs):
             stored = rt.store.append([to_new_event(recall_event(root, f"bench run {run}"))])
-            with rt.engine.connect() as conn:
-                recorded = conn.execute(sa.text("SELECT recorded_at FROM events WHERE position = :p"),
-                                        {"p": stored.last_position}).scalar_one()
+            recorded = rt.store.read(stored.last_position - 1, 1)[0].recorded_at
             while True:
                 msg = consumer.poll(60)
                 if msg is None:

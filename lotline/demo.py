@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -53,12 +52,10 @@ def sample_table(rt: Runtime, limit: int = 8) -> Table:
     table = Table(title="First rows of the event store")
     for col in ("position", "type", "bizStep", "lots", "event id", "row hash"):
         table.add_column(col)
-    with rt.engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT position, event_type, biz_step, lot_keys, event_key, encode(row_hash, 'hex') FROM events "
-            "ORDER BY position LIMIT :n"), {"n": limit})
-        for pos, etype, step, lots, key, digest in rows:
-            table.add_row(str(pos), etype, step or "-", ", ".join(lots)[:40], key[-12:], digest[:16] + "…")
+    for r in rt.store.read(0, limit):
+        e = r.event
+        table.add_row(str(r.position), e.event_type, e.biz_step or "-", ", ".join(e.lot_keys)[:40], e.event_key[-12:],
+                      r.row_hash.hex()[:16] + "…")
     return table
 
 

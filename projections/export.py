@@ -1,8 +1,8 @@
 """Stored events written back out as one EPCIS 2.0 JSON-LD document (``lotline export``).
 
 The filters map onto the store's indexed columns (``event_time`` b-tree, ``lot_keys`` GIN; ``event_type`` and
-``biz_step`` narrow what those return), and rows are read through a server-side cursor and written one at a
-time, so an export of millions of events runs in constant memory.
+``biz_step`` narrow what those return: ``store.reads.where``), and rows are read through a server-side cursor
+and written one at a time, so an export of millions of events runs in constant memory.
 
 The document's ``@context`` must declare the prefixes every event uses, which are known only after the last
 row. A first query therefore collects the distinct ``prefix → URI`` pairs from the stored bodies' event-level
@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from schemas.epcis.identifiers import LotKey
 from schemas.epcis.model import EventType
 from schemas.epcis.vocab import Vocab, canonical
 from schemas.formats.jsonld import document, dumps, loads
+from store import reads
+from store.port import EventFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,28 +55,10 @@ class ExportFilter:
                    tuple(canonical(Vocab.BIZ_STEP, b) for b in biz_steps), tuple(LotKey.parse(lot) for lot in lots),
                    include_declarations)
 
-    def where(self) -> tuple[str, dict[str, Any]]:
-        """The SQL ``WHERE`` clause (or ``TRUE``) and its parameters."""
-        clauses: list[str] = []
-        params: dict[str, Any] = {}
-        if self.time_from is not None:
-            clauses.append("event_time >= :time_from")
-            params["time_from"] = self.time_from
-        if self.time_to is not None:
-            clauses.append("event_time < :time_to")
-            params["time_to"] = self.time_to
-        if self.types:
-            clauses.append("event_type = ANY(:types)")
-            params["types"] = [t.value for t in self.types]
-        if self.biz_steps:
-            clauses.append("biz_step = ANY(:biz_steps)")
-            params["biz_steps"] = list(self.biz_steps)
-        if self.lots:
-            clauses.append("lot_keys && CAST(:lots AS text[])")
-            params["lots"] = sorted(str(k) for k in self.lots)
-        if not self.include_declarations:
-            clauses.append("NOT is_declaration")
-        return (" AND ".join(clauses) or "TRUE"), params
+    def events(self) -> EventFilter:
+        """The store's filter of the same events (lots as ``GTIN14/LOT``, as the store keeps them)."""
+        return EventFilter(self.time_from, self.time_to, tuple(t.value for t in self.types), self.biz_steps,
+                           tuple(sorted(str(k) for k in self.lots)), self.include_declarations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,34 +72,32 @@ class ExportResult:
 def export_document(engine: Engine, out: TextIO, flt: ExportFilter | None = None, *,
                     creation_date: datetime | None = None, batch: int = 2000) -> ExportResult:
     """Write the matching events, in store order, to ``out`` as one EPCIS 2.0 JSON-LD document."""
-    flt = flt or ExportFilter()
-    where, params = flt.where()
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            pairs = conn.execute(sa.text(
-                "SELECT DISTINCT ns.key, ns.value FROM events, "
-                "json_array_elements(CASE WHEN json_typeof(body->'@context') = 'array' THEN body->'@context' "
-                "ELSE '[]'::json END) ctx, "
-                "json_each_text(CASE WHEN json_typeof(ctx) = 'object' THEN ctx ELSE '{}'::json END) ns "
-                f"WHERE {where}"), params).all()
-            by_prefix: dict[str, set[str]] = {}
-            for prefix, uri in pairs:
-                by_prefix.setdefault(prefix, set()).add(uri)
-            shared = {p: next(iter(uris)) for p, uris in by_prefix.items() if len(uris) == 1}
-            envelope = document([], creation_date=creation_date)
-            if shared:
-                envelope["@context"] = [envelope["@context"][0], dict(sorted(shared.items()))]
-            head = dumps({k: v for k, v in envelope.items() if k != "epcisBody"})
-            out.write(head[:-1] + ',"epcisBody":{"eventList":[')
-            rows = conn.execution_options(stream_results=True, yield_per=batch).execute(sa.text(
-                f"SELECT body::text, is_declaration FROM events WHERE {where} ORDER BY position"), params)
-            events = declarations = 0
-            for body_text, is_declaration in rows:
-                out.write("\n" if events == 0 else ",\n")
-                out.write(_event_text(body_text, shared))
-                events += 1
-                declarations += bool(is_declaration)
+    selection = (flt or ExportFilter()).events()
+    raw = engine.raw_connection()
+    try:
+        cur: Any = raw.cursor()
+        reads.snapshot(cur)  # the @context pairs and the rows from one snapshot
+        pairs = reads.context_pairs(cur, selection)
+        by_prefix: dict[str, set[str]] = {}
+        for prefix, uri in pairs:
+            by_prefix.setdefault(prefix, set()).add(uri)
+        shared = {p: next(iter(uris)) for p, uris in by_prefix.items() if len(uris) == 1}
+        envelope = document([], creation_date=creation_date)
+        if shared:
+            envelope["@context"] = [envelope["@context"][0], dict(sorted(shared.items()))]
+        head = dumps({k: v for k, v in envelope.items() if k != "epcisBody"})
+        out.write(head[:-1] + ',"epcisBody":{"eventList":[')
+        rows: Any = raw.cursor(name="lotline_export")  # server-side: ``batch`` rows at a time
+        rows.itersize = batch
+        events = declarations = 0
+        for body_text, is_declaration in reads.selected_bodies(rows, selection):
+            out.write("\n" if events == 0 else ",\n")
+            out.write(_event_text(body_text, shared))
+            events += 1
+            declarations += is_declaration
+    finally:
+        raw.rollback()  # read only: nothing to commit
+        raw.close()
     out.write("\n]}}\n")
     return ExportResult(events, declarations)
 

@@ -31,7 +31,9 @@ from sqlalchemy.engine import Engine
 
 from projections.sqlnames import quote_ident as quote_ident
 from projections.statistics import StatisticsKeeper
+from store import reads
 from store.gcpolicy import collecting_rarely
+from store.reads import UNBOUNDED as UNBOUNDED
 
 log = structlog.get_logger("lotline.projections")
 
@@ -140,21 +142,10 @@ def schema_exists(cur: Any, schema: str) -> bool:
     return cur.fetchone() is not None
 
 
-_READ = ("SELECT position, recorded_at, event_key, is_declaration, body::text FROM events "
-         "WHERE position > %(after)s AND position <= least(%(until)s, %(after)s + %(limit)s) ORDER BY position")
-"""A batch is a range of positions, not "the next N after": positions are gapless and commit in order, so
-``after + 1 .. after + limit`` are exactly the next ``limit`` rows, and the range bounds the work whatever the
-plan. Asked as ``position > after ORDER BY position LIMIT n`` on a store without statistics (autovacuum off,
-or never analysed yet), PostgreSQL fetched and sorted every row after the checkpoint for each batch (measured:
-44K rows, a 36 MB on-disk sort, to return 2,000), so a catch-up cost grew with the square of the backlog."""
-
-UNBOUNDED = 2**62
-
-
 def read_rows(cur: Any, after: int, limit: int, until: int = UNBOUNDED) -> list[StoreRow]:
-    """Store rows with ``after < position <= until`` in position order (never skips a late commit)."""
-    cur.execute(_READ, {"after": after, "until": until, "limit": limit})
-    return [StoreRow(int(p), r, k, bool(d), b) for p, r, k, d, b in cur.fetchall()]
+    """The next ``limit`` store rows after ``after``, none past ``until``, in position order (never skips a late
+    commit), read in the caller's transaction: a range of positions (:data:`store.reads.READ_BODIES`)."""
+    return [StoreRow(int(p), r, k, bool(d), b) for p, r, k, d, b in reads.read_bodies(cur, after, limit, until)]
 
 
 @dataclass(slots=True)

@@ -6,18 +6,23 @@ nothing across processes.
 
 from __future__ import annotations
 
+import bisect
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 from store.port import (
     GENESIS_HASH,
+    STREAM_CHUNK,
     AppendResult,
     BeforeCommit,
+    EventFilter,
+    KindCount,
     NewEvent,
     OffsetKey,
     Prepared,
     StoredEvent,
+    StoreStats,
     VerifyResult,
     classify,
     row_hash,
@@ -76,7 +81,43 @@ class InMemoryEventStore:
             return self._rows[after:after + limit]
 
     def head(self) -> int:
-        return len(self._rows)
+        with self._lock:
+            return len(self._rows)
+
+    def stream(self, after: int = 0, until: int | None = None, chunk: int = STREAM_CHUNK
+               ) -> Iterator[list[StoredEvent]]:
+        if chunk < 1:
+            raise ValueError(f"chunk must be positive, not {chunk}")
+        end = self.head() if until is None else until
+        while after < end:
+            with self._lock:
+                rows = self._rows[after:min(after + chunk, end)]
+            if not rows:
+                return
+            yield rows
+            after = rows[-1].position
+
+    def position_at(self, when: datetime) -> int:
+        with self._lock:  # record times never decrease along the positions: bisect them
+            return bisect.bisect_right(self._rows, when, key=lambda r: r.recorded_at)
+
+    def select(self, flt: EventFilter) -> Iterator[StoredEvent]:
+        with self._lock:
+            rows = list(self._rows)
+        return (r for r in rows if flt.matches(r.event))
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            rows = list(self._rows)
+        kinds: dict[tuple[str, str | None], list[StoredEvent]] = {}
+        for r in rows:
+            kinds.setdefault((r.event.event_type, r.event.biz_step), []).append(r)
+        counts = [KindCount(t, step, len(of), sum(r.event.is_declaration for r in of),
+                            min(r.event.event_time for r in of), max(r.event.event_time for r in of))
+                  for (t, step), of in kinds.items()]
+        counts.sort(key=lambda k: (k.event_type, k.biz_step or "-"))
+        lots = {k for r in rows for k in r.event.lot_keys}
+        return StoreStats(len(rows), len(lots), tuple(counts))
 
     def count(self) -> int:
         return len(self._rows)

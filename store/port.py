@@ -93,6 +93,55 @@ class VerifyResult:
     problem: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which stored events a selection returns (:meth:`EventStore.select`). Empty tuples and ``None`` mean "no
+    restriction": ``time_from`` is inclusive and ``time_to`` exclusive, both on the event time; ``types``,
+    ``biz_steps`` and ``lot_keys`` (``GTIN14/LOT``, as stored) match any of the values given."""
+
+    time_from: datetime | None = None
+    time_to: datetime | None = None
+    types: tuple[str, ...] = ()
+    biz_steps: tuple[str, ...] = ()
+    lot_keys: tuple[str, ...] = ()
+    include_declarations: bool = True
+
+    def matches(self, event: NewEvent) -> bool:
+        """Whether ``event`` passes the filter (the in-memory form of the SQL ``store.reads.where`` writes)."""
+        return ((self.time_from is None or event.event_time >= self.time_from)
+                and (self.time_to is None or event.event_time < self.time_to)
+                and (not self.types or event.event_type in self.types)
+                and (not self.biz_steps or event.biz_step in self.biz_steps)
+                and (not self.lot_keys or not set(self.lot_keys).isdisjoint(event.lot_keys))
+                and (self.include_declarations or not event.is_declaration))
+
+
+@dataclass(frozen=True, slots=True)
+class KindCount:
+    """Stored events of one event type and business step (``lotline store stats``)."""
+
+    event_type: str
+    biz_step: str | None
+    events: int
+    declarations: int
+    first_event_time: datetime
+    last_event_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """What the store holds: its head, the distinct lots its events touch, and counts per type and bizStep
+    (ordered by type, then bizStep with none as ``-``)."""
+
+    head: int
+    lots: int
+    kinds: tuple[KindCount, ...]
+
+
+STREAM_CHUNK = 10_000
+"""Rows per chunk of :meth:`EventStore.stream` unless the caller says otherwise (the lineage rebuild's
+default read, ``projections.lineage.bulk.CHUNK``, is the same)."""
+
 OffsetKey = tuple[str, int]  # (topic, partition)
 BeforeCommit = Callable[[list[Rejected]], None]
 
@@ -227,6 +276,27 @@ class EventStore(Protocol):
 
     def head(self) -> int:
         """The highest committed position (0 when empty)."""
+        ...
+
+    def stream(self, after: int = 0, until: int | None = None, chunk: int = STREAM_CHUNK
+               ) -> Iterator[list[StoredEvent]]:
+        """Rows with ``after < position <= until`` in position order, ``chunk`` rows at a time (the last chunk
+        may be shorter; no empty chunk). ``until`` defaults to the head when the stream starts, so the stream
+        is bounded: rows appended meanwhile are not in it. Positions up to the head are gapless and immutable,
+        so each chunk is complete whenever it is read."""
+        ...
+
+    def position_at(self, when: datetime) -> int:
+        """The last position recorded at or before ``when`` (0 when none was): what the store held then.
+        Record times never decrease along the positions, so adapters may bisect."""
+        ...
+
+    def select(self, flt: EventFilter) -> Iterator[StoredEvent]:
+        """The rows ``flt`` matches, in position order."""
+        ...
+
+    def stats(self) -> StoreStats:
+        """Counts of what the store holds (:class:`StoreStats`)."""
         ...
 
     def count(self) -> int:

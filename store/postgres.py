@@ -13,6 +13,8 @@ on the identity constraint, and is appended again after looking up which of its 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 import psycopg2.errors
@@ -20,22 +22,27 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from schemas.epcis.timefmt import utc_text
+from store import reads
 from store.pgcopy import NULL, copy_field, copy_from, copy_text, text_array
 from store.port import (
     GENESIS_HASH,
+    STREAM_CHUNK,
     AppendResult,
     BeforeCommit,
+    EventFilter,
     NewEvent,
     OffsetKey,
     Prepared,
-    SourceRef,
     StoredEvent,
+    StoreStats,
     VerifyResult,
     chain_link,
     classify,
     hash_tail,
     verify_chain,
 )
+from store.reads import EVENT_COLUMNS as EVENT_COLUMNS
+from store.reads import READ as READ
 
 APPEND_LOCK_ID = 0x4C4F544C494E45  # "LOTLINE": the advisory lock that serialises appends
 
@@ -58,13 +65,8 @@ CHAIN_TAIL = ("SELECT t.position, t.row_hash, greatest(clock_timestamp(), t.reco
               "AS t ON true")
 """The chain's tail and the batch's record time, in one round trip. The record time never goes back along the
 positions (a server clock stepped back gives the batch its predecessor's time): that is what lets
-``projections.lineage.replay.position_at`` find the position of a moment by bisection instead of a scan."""
-
-EVENT_COLUMNS = (
-    "position", "recorded_at", "event_key", "is_declaration", "event_id", "event_type", "event_time",
-    "event_tz_offset", "biz_step", "lot_keys", "source_topic", "source_partition", "source_offset",
-    "body", "row_hash",
-)
+:meth:`PostgresEventStore.position_at` (``store.reads.POSITION_AT``) find the position of a moment by bisection
+instead of a scan."""
 
 
 def copy_middle(e: NewEvent, event_time: str) -> str:
@@ -216,15 +218,71 @@ class PostgresEventStore:
     def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql(READ, {"after": after, "limit": limit})
-            return [_stored(r) for r in rows]
+            return [reads.stored(r) for r in rows]
 
     def head(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(sa.text("SELECT coalesce(max(position), 0) FROM events")).scalar_one())
+        return int(self._read(reads.head))
 
     def count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one())
+        return int(self._read(reads.count))
+
+    def stream(self, after: int = 0, until: int | None = None, chunk: int = STREAM_CHUNK
+               ) -> Iterator[list[StoredEvent]]:
+        """Pages of :data:`~store.reads.READ_UNTIL`, each on a connection of its own (nothing is held open
+        between chunks)."""
+        if chunk < 1:
+            raise ValueError(f"chunk must be positive, not {chunk}")
+        end = self.head() if until is None else until
+        while after < end:
+            rows: list[StoredEvent] = self._read(partial(reads.read_events, after=after, limit=chunk, until=end))
+            if not rows:
+                return
+            yield rows
+            after = rows[-1].position
+
+    def copy_stream(self, columns: str | Sequence[str], after: int = 0, until: int | None = None,
+                    chunk: int = STREAM_CHUNK) -> Iterator[bytes]:
+        """:meth:`stream` as COPY text of ``columns`` (:func:`store.reads.copy_chunks`), in one transaction.
+
+        PostgreSQL only, so not on the port: the text is PostgreSQL's rendering of each column's type, which
+        the lineage rebuild parses as it comes (a rebuild writes PostgreSQL tables anyway); an in-memory store
+        would have to imitate that rendering for no other reader."""
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            end = reads.head(cur) if until is None else until
+            yield from reads.copy_chunks(cur, columns, after, end, chunk)
+        finally:
+            raw.rollback()
+            raw.close()
+
+    def position_at(self, when: datetime) -> int:
+        return int(self._read(partial(reads.position_at, when=when)))
+
+    def select(self, flt: EventFilter) -> Iterator[StoredEvent]:
+        """The matching rows through a server-side cursor, 2,000 at a time, in one snapshot."""
+        raw = self.engine.raw_connection()
+        try:
+            reads.snapshot(raw.cursor())
+            cur: Any = raw.cursor(name="lotline_select")
+            cur.itersize = 2000
+            yield from reads.selected_events(cur, flt)
+        finally:
+            raw.rollback()
+            raw.close()
+
+    def stats(self) -> StoreStats:
+        result: StoreStats = self._read(reads.stats)
+        return result
+
+    def _read(self, statement: Callable[[Any], Any]) -> Any:
+        """``statement(cursor)`` in a transaction of its own, on a pooled connection."""
+        raw = self.engine.raw_connection()
+        try:
+            return statement(raw.cursor())
+        finally:
+            raw.rollback()
+            raw.close()
 
     def verify(self) -> VerifyResult:
         return verify_chain(self._scan())
@@ -239,26 +297,9 @@ class PostgresEventStore:
             after = rows[-1].position
 
 
-_SELECT = (
-    "SELECT position, recorded_at, event_key, is_declaration, event_id, event_type, event_time, "
-    "event_tz_offset, biz_step, lot_keys, source_topic, source_partition, source_offset, body::text, row_hash "
-    "FROM events"
-)
-
-READ = _SELECT + " WHERE position > %(after)s AND position <= %(after)s + %(limit)s ORDER BY position"
-"""The next ``limit`` rows after ``after``, as a range of (gapless) positions: bounded work whatever the plan.
-As ``ORDER BY position LIMIT n`` a store without statistics sorted every later row for each page, which made
-``store verify`` quadratic (the projector's read, ``projections.framework``, had the same fault)."""
-
-
 def _one(cur: Any) -> Any:
     row = cur.fetchone()
     if row is None:
         raise RuntimeError("query returned no row")
     return row
 
-
-def _stored(r: Any) -> StoredEvent:
-    src = None if r[10] is None else SourceRef(r[10], r[11], r[12])
-    event = NewEvent(r[2], r[3], r[4], r[5], r[6], r[7], r[8], tuple(r[9]), r[13], src)
-    return StoredEvent(r[0], r[1], event, bytes(r[14]))

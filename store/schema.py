@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -61,3 +63,12 @@ def scratch_database(admin_url: str, prefix: str, *, template: str | None = None
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def create_like_events(cur: Any, table: str, *, including_all: bool = False) -> None:
+    """Create an empty ``table`` with the columns of the event store's table (with ``including_all``, also its
+    defaults, constraints and indexes; never its triggers), on the psycopg2 cursor ``cur``: the baseline the
+    benchmarks COPY the store's rows into."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
+        raise ValueError(f"unsafe table name {table!r}")
+    cur.execute(f'CREATE TABLE "{table}" (LIKE events{" INCLUDING ALL" if including_all else ""})')

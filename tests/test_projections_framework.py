@@ -182,11 +182,12 @@ def test_a_batch_read_touches_only_its_own_rows_on_a_store_without_statistics(
         pg_store: PostgresEventStore) -> None:
     """The projector's read is a range of positions: on a never-analysed store it must not fetch and sort
     every row after the checkpoint to return one batch (as ``ORDER BY position LIMIT n`` was planned)."""
-    from projections.framework import _READ, read_rows
+    from projections.framework import read_rows
+    from store.reads import READ_BODIES
     from tests.plans import most_rows_touched, unanalysed_store
 
     with unanalysed_store(pg_store, 8000) as cur:
         assert [r.position for r in read_rows(cur, 1000, 500)] == list(range(1001, 1501))
         assert [r.position for r in read_rows(cur, 7900, 500)] == list(range(7901, 8001))
         assert [r.position for r in read_rows(cur, 100, 500, until=300)] == list(range(101, 301))
-        assert most_rows_touched(cur, _READ, {"after": 1000, "until": 2**62, "limit": 500}) <= 500
+        assert most_rows_touched(cur, READ_BODIES, {"after": 1000, "until": 2**62, "limit": 500}) <= 500

@@ -163,7 +163,7 @@ def test_position_at_bisects_record_times_to_the_last_row_at_or_before(pg_store:
     """Each batch shares one record time; the answer for a moment is the last row of the last batch recorded by
     then, found by probes of the primary key, never a scan of the store."""
     from projections.framework import transaction
-    from projections.lineage.replay import POSITION_AT
+    from store.reads import POSITION_AT
     from tests.factories import row
 
     sizes = [1 + i % 3 for i in range(23)]
@@ -206,3 +206,106 @@ def test_stale_build_cleanup_spares_a_build_still_running(pg_store: PostgresEven
         with transaction(engine) as cur:
             cur.execute(f"DROP SCHEMA IF EXISTS {running} CASCADE")
             cur.execute(f"DROP SCHEMA IF EXISTS {dead} CASCADE")
+
+
+def test_two_replays_at_once_run_one_after_the_other_and_leave_one_rebuilds_lineage(
+        pg_store: PostgresEventStore, monkeypatch: Any) -> None:
+    """The second ``lotline replay`` waits for the first (an advisory lock on the schema), instead of both
+    building and swapping at once; both finish, and the lineage is what a single rebuild makes."""
+    from projections.lineage import replay
+    from tests.test_lineage_bulk import _schemas, snapshot
+
+    _load_bakery(pg_store, n=400, seed=8)
+    engine = pg_store.engine
+    rebuild(engine)
+    single = snapshot(engine, "lineage")
+    loading, most = [0], [0]
+    guard = threading.Lock()
+    bulk_load = replay._bulk_load
+
+    def counted(*args: Any, **kwargs: Any) -> int:
+        with guard:
+            loading[0] += 1
+            most[0] = max(most[0], loading[0])
+        try:
+            time.sleep(0.3)  # time for the other replay to reach its own bulk load, were it not waiting
+            return bulk_load(*args, **kwargs)
+        finally:
+            with guard:
+                loading[0] -= 1
+
+    monkeypatch.setattr(replay, "_bulk_load", counted)
+    results: list[Any] = []
+
+    def run() -> None:
+        try:
+            results.append(rebuild(engine))
+        except Exception as exc:  # handed to the test thread
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert [type(r).__name__ for r in results] == ["BuildResult", "BuildResult"], results
+    assert [r.position for r in results] == [pg_store.head()] * 2
+    assert most[0] == 1, "the two replays' bulk loads overlapped"
+    assert snapshot(engine, "lineage") == single
+    assert _schemas(engine, "lineage\\_%") == []  # no build or old schema left by either
+
+
+def test_only_the_newest_as_of_lineages_are_kept(pg_store: PostgresEventStore, monkeypatch: Any) -> None:
+    from projections.lineage import replay
+    from tests.factories import row
+    from tests.test_lineage_bulk import _schemas
+
+    monkeypatch.setattr(replay, "AS_OF_KEEP", 3)
+    pg_store.append([row(i) for i in range(1, 7)])
+    engine = pg_store.engine
+
+    def kept() -> list[str]:
+        return sorted(_schemas(engine, "lineage\\_asof\\_p%"))
+
+    for position in (5, 1, 2, 3):
+        build_as_of(engine, position)
+    assert kept() == ["lineage_asof_p1", "lineage_asof_p2", "lineage_asof_p3"]  # p5, the oldest build, went
+    assert build_as_of(engine, 1).rows == 0  # reused: nothing built, nothing dropped
+    assert kept() == ["lineage_asof_p1", "lineage_asof_p2", "lineage_asof_p3"]
+    build_as_of(engine, 6)
+    assert kept() == ["lineage_asof_p2", "lineage_asof_p3", "lineage_asof_p6"]
+    assert replay.prune_as_of(engine, keep=1) == ["lineage_asof_p3", "lineage_asof_p2"]
+    assert kept() == ["lineage_asof_p6"]
+
+
+def test_the_batch_size_of_a_replay_is_the_size_of_its_bulk_reads(pg_store: PostgresEventStore,
+                                                                    monkeypatch: Any) -> None:
+    """``lotline replay --batch-size`` reaches the bulk load's reads of the store (bulk.CHUNK by default)."""
+    from projections.lineage import bulk
+    from store import reads
+    from tests.factories import row
+
+    pg_store.append([row(i) for i in range(1, 31)])
+    engine = pg_store.engine
+    reads_made: list[tuple[int, int]] = []
+    copy_chunks = reads.copy_chunks
+
+    def recorded(cur: Any, columns: Any, after: int, until: int, chunk: int) -> Any:
+        chunks = list(copy_chunks(cur, columns, after, until, chunk))
+        reads_made.append((chunk, len(chunks)))
+        return iter(chunks)
+
+    monkeypatch.setattr(reads, "copy_chunks", recorded)
+    rebuild(engine, batch_size=7)
+    build_as_of(engine, 20, batch_size=5)
+    rebuild(engine)
+    assert reads_made == [(7, 5), (5, 4), (bulk.CHUNK, 1)]
+    assert snapshot_positions(engine) == 30
+
+
+def snapshot_positions(engine: Engine) -> int:
+    from projections.framework import transaction
+    from projections.lineage.trace import checkpoint_position
+
+    with transaction(engine) as cur:
+        return checkpoint_position(cur, "lineage") or 0

@@ -11,6 +11,7 @@ from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INTR
 
 from projections.lineage.trace import TracedLot, UnknownLot, trace
 from store.postgres import PostgresEventStore
+from store.records import to_new_event
 from tests.lineage_builders import append_and_project, lgtin, transform
 
 
@@ -78,3 +79,22 @@ def test_the_cyclic_collector_is_restored_as_the_caller_had_it(pg_store: Postgre
         assert not gc.isenabled()  # a caller that paused it keeps it paused
     finally:
         gc.enable()
+
+
+def test_a_lineage_in_a_schema_whose_name_must_be_quoted_is_traced(pg_store: PostgresEventStore) -> None:
+    """Schema names reach SQL quoted (``quote_ident``), the checkpoint look-up and the prepared statement's
+    name included: ``order`` is a reserved word, which PostgreSQL takes as a name only in quotes."""
+    from projections.framework import transaction
+    from projections.lineage.trace import checkpoint_position
+    from tests.lineage_builders import project
+
+    pg_store.append([to_new_event(transform("t1", [("L1", 1, "KGM")], [("C1", 1, "KGM")], minute=0))])
+    project(pg_store.engine, schema="order")
+    back = trace(pg_store.engine, lgtin("C1"), "backward", schema="order")
+    assert [lot.lot_number for lot in back.lots] == ["C1", "L1"] and back.position == 1
+    with transaction(pg_store.engine) as cur:
+        assert checkpoint_position(cur, "order") == 1
+        assert checkpoint_position(cur, "no_such_schema") is None
+        cur.execute("""CREATE SCHEMA "it's" """)  # once spliced as to_regclass('it's.checkpoint'): broken SQL
+        with pytest.raises(ValueError, match="unsafe schema name"):
+            checkpoint_position(cur, "it's")

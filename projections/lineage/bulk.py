@@ -4,7 +4,7 @@
 Threads form a pipeline, so the server's work (reading the store out, COPYing rows in) runs beside the
 extraction, which is Python:
 
-1. a reader streams ``COPY (SELECT ... FROM events WHERE position in a chunk) TO STDOUT``, one chunk ahead;
+1. a reader streams the store's rows as COPY text, a chunk of positions at a time (:func:`read_chunks`), one ahead;
 2. the caller's thread extracts each chunk's rows (:class:`~projections.lineage.extract.Extractor`);
 3. two writers COPY them into the build's tables (:data:`WRITERS`), each in one transaction, and at the end
    ``lots`` and ``lot_identifiers`` (a lot's identifiers are every text seen for it). With one writer, its
@@ -33,7 +33,8 @@ from sqlalchemy.engine import Engine
 from projections.framework import quote_ident, transaction
 from projections.lineage.ddl import create_indexes, create_tables
 from projections.lineage.extract import READ_COLUMNS, Extractor
-from store.pgcopy import copy_from, copy_to
+from store import reads
+from store.pgcopy import copy_from
 
 CHUNK = 10_000
 """Store rows per read: large enough that a COPY's round trips do not count, small enough that a chunk's
@@ -55,13 +56,11 @@ def settings(cur: Any) -> None:
         cur.execute(setting)
 
 
-def read_chunks(cur: Any, until: int) -> Iterator[bytes]:
-    """Store rows 1..until, :data:`CHUNK` positions at a time, as ``COPY ... TO STDOUT`` text of
-    :data:`~projections.lineage.extract.READ_COLUMNS`. Positions ≤ the store head are gapless and committed,
-    so each chunk is complete whatever snapshot reads it."""
-    for lo in range(0, until, CHUNK):
-        yield copy_to(cur, f"COPY (SELECT {READ_COLUMNS} FROM events WHERE position > {lo}"
-                           f" AND position <= {min(lo + CHUNK, until)} ORDER BY position) TO STDOUT")
+def read_chunks(cur: Any, until: int, chunk: int | None = None) -> Iterator[bytes]:
+    """Store rows 1..until, ``chunk`` (by default :data:`CHUNK`) positions at a time, as ``COPY ... TO STDOUT``
+    text of :data:`~projections.lineage.extract.READ_COLUMNS` (the store's :func:`store.reads.copy_chunks`).
+    Positions ≤ the store head are gapless and committed, so each chunk is complete whatever snapshot reads it."""
+    return reads.copy_chunks(cur, READ_COLUMNS, 0, until, CHUNK if chunk is None else chunk)
 
 
 def write_rows(cur: Any, schema: str, rows: Mapping[str, bytes]) -> None:
@@ -104,9 +103,11 @@ def _offer(out: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
     return False
 
 
-def load(engine: Engine, schema: str, until: int, progress: Progress | None = None) -> tuple[int, int]:
-    """Fill bare lineage tables in ``schema`` (created here) from store positions 1..until; returns (rows read,
-    last position read). :func:`finish` derives the edges and builds indexes and statistics."""
+def load(engine: Engine, schema: str, until: int, progress: Progress | None = None,
+         chunk: int | None = None) -> tuple[int, int]:
+    """Fill bare lineage tables in ``schema`` (created here) from store positions 1..until, read ``chunk`` rows
+    at a time (:func:`read_chunks`); returns (rows read, last position read). :func:`finish` derives the edges
+    and builds indexes and statistics."""
     s = quote_ident(schema)
     with transaction(engine) as cur:
         cur.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
@@ -117,7 +118,7 @@ def load(engine: Engine, schema: str, until: int, progress: Progress | None = No
     with transaction(engine) as reader, transaction(engine) as cur0, transaction(engine) as cur1, \
             ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(1) as thread0, ThreadPoolExecutor(1) as thread1:
         writers = ((thread0, cur0), (thread1, cur1))  # each writer's COPYs in order, on its own connection
-        producer = pool.submit(_produce, read_chunks(reader, until), read, stop)
+        producer = pool.submit(_produce, read_chunks(reader, until, chunk), read, stop)
         pending: list[Future[None]] = []
         try:
             while (data := read.get()) is not _DONE:

@@ -246,15 +246,17 @@ class BulkLoader:
     def __init__(self, schema: str) -> None:
         self.schema = schema
 
-    def load(self, engine: Engine, until: int, progress: bulk.Progress | None = None) -> tuple[int, int]:
-        """Build the schema from store positions 1..until; returns (rows read, last position read)."""
+    def load(self, engine: Engine, until: int, progress: bulk.Progress | None = None,
+             chunk: int | None = None) -> tuple[int, int]:
+        """Build the schema from store positions 1..until, read ``chunk`` rows at a time (default
+        ``bulk.CHUNK``); returns (rows read, last position read)."""
         try:
             # The extraction builds a dict, a list or a tuple for every event, lot and identifier, none in a
             # cycle; with the cyclic collector running, its passes over the growing state took a quarter of
             # the extraction's time (docs/performance.md, "Rebuild"). Paused here, the state is freed before
             # it runs again.
             with collector_paused():
-                read = bulk.load(engine, self.schema, until, progress)
+                read = bulk.load(engine, self.schema, until, progress, chunk)
             bulk.finish(engine, self.schema, ANALYZED)
         except BaseException:
             with transaction(engine) as cur:

@@ -9,17 +9,28 @@ new ones); they never see a half-built state. The old schema is dropped afterwar
 
 As of (:func:`build_as_of`): the same bulk load, bounded by a store position (or the last position recorded
 at or before a time), into ``lineage_asof_p{position}``; built under a temporary name and renamed when
-complete, so a reader finds it whole or not at all. No side effects happen during either (the lineage
-projection has none; a projection that gains some must suppress them when ``replaying``).
+complete, so a reader finds it whole or not at all. Only the :data:`AS_OF_KEEP` newest are kept
+(:func:`prune_as_of`). No side effects happen during either (the lineage projection has none; a projection that
+gains some must suppress them when ``replaying``).
+
+Two rebuilds of one schema (two ``lotline replay`` at once), or two builds of one as-of schema, do not run side
+by side: each holds a session advisory lock on the schema's name for its whole run (:func:`exclusive`), so the
+second waits for the first to finish, then does its own work (an as-of build then finds the schema built and
+reuses it).
+
+Every read of the store goes through ``store.reads``: the bulk load's COPY stream (``bulk.read_chunks``), the
+catch-up's batches (``read_rows``), the head and the position of a moment.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -40,6 +51,7 @@ from projections.framework import (
 )
 from projections.lineage.ddl import LAYOUT, layout_of
 from projections.lineage.projection import LIVE_SCHEMA, NAME, BulkLoader, LineageProjection
+from store import reads
 
 log = structlog.get_logger("lotline.replay")
 
@@ -57,46 +69,38 @@ class BuildResult:
     seconds: float
 
 
-POSITION_AT = (
-    "WITH RECURSIVE bisect(lo, hi) AS ("
-    " SELECT 0::bigint, (SELECT coalesce(max(position), 0) FROM events)"
-    " UNION ALL SELECT CASE WHEN m.by_then THEN m.mid ELSE b.lo END, CASE WHEN m.by_then THEN b.hi ELSE m.mid - 1 END"
-    " FROM bisect b CROSS JOIN LATERAL (SELECT (b.lo + b.hi + 1) / 2 AS mid,"
-    "  (SELECT e.recorded_at <= %(t)s FROM events e WHERE e.position = (b.lo + b.hi + 1) / 2) AS by_then) m"
-    " WHERE b.lo < b.hi)"
-    " SELECT max(lo) FROM bisect"
-)
-"""The last position recorded at or before ``%(t)s``, by bisection over the primary key: about log2(head)
-probes (24 for 10M rows) where ``max(position) WHERE recorded_at <= t`` read the whole store, on every
-``trace --as-of``. Each probe is a subquery on one position, so it is an index probe whatever the statistics
-say (written as a join, it was planned as a hash join over the whole store on a never-analysed table). Sound
-because positions are gapless and record times never decrease along them (the store's append guarantees
-both)."""
+CATCH_UP = 5000
+"""Store rows per batch of a rebuild's catch-up after the bulk load, unless ``batch_size`` says otherwise."""
+
+AS_OF_KEEP = 8
+"""How many ``lineage_asof_p*`` schemas :func:`build_as_of` keeps (the newest built; see :func:`prune_as_of`)."""
+
+_AS_OF = re.compile(r"lineage_asof_p[0-9]+")
 
 
 def store_head(engine: Engine) -> int:
-    """The last store position (0 when the store is empty): one index probe."""
+    """The last store position (0 when the store is empty): one index probe (:func:`store.reads.head`)."""
     with transaction(engine) as cur:
-        cur.execute("SELECT coalesce(max(position), 0) FROM events")
-        return int(cur.fetchone()[0])
+        return reads.head(cur)
 
 
 def position_at(engine: Engine, when: datetime) -> int:
-    """The last store position recorded at or before ``when`` (0 when nothing was)."""
+    """The last store position recorded at or before ``when`` (0 when nothing was): a bisection over the
+    record times (:data:`store.reads.POSITION_AT`)."""
     with transaction(engine) as cur:
-        cur.execute(POSITION_AT, {"t": when})
-        return int(cur.fetchone()[0])
+        return reads.position_at(cur, when)
 
 
-def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | None) -> int:
-    """Build ``schema`` from positions 1..until (:class:`BulkLoader`); returns the rows read.
+def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | None, chunk: int | None = None) -> int:
+    """Build ``schema`` from positions 1..until, reading ``chunk`` store rows at a time (default ``bulk.CHUNK``)
+    (:class:`BulkLoader`); returns the rows read.
 
     The checkpoint is written last, in its own transaction: a schema without one is an unfinished build.
     """
     import time
 
     started = time.perf_counter()
-    total, after = BulkLoader(schema).load(engine, until, progress)
+    total, after = BulkLoader(schema).load(engine, until, progress, chunk)
     with transaction(engine) as cur:
         ensure_checkpoint_table(cur, schema)
         read_checkpoint(cur, schema, NAME)  # creates the row with a fresh generation
@@ -108,6 +112,35 @@ def _bulk_load(engine: Engine, schema: str, until: int, progress: Progress | Non
 
 BUILDING = "build"
 """Second part of the advisory-lock key a build holds on each schema name it creates, for its whole run."""
+
+REBUILDING = "rebuild"
+"""Second part of the advisory-lock key a rebuild (or an as-of build) holds on the schema it builds
+(:func:`exclusive`)."""
+
+
+@contextlib.contextmanager
+def exclusive(engine: Engine, schema: str) -> Iterator[None]:
+    """Hold the session advisory lock ``(LOCK_NAMESPACE, lock_key(schema, REBUILDING))`` while the block runs,
+    waiting for it if another build of ``schema`` holds it: two ``lotline replay`` at once run one after the
+    other instead of both at once (each would have swapped its build in, and the first's work been thrown
+    away). A session lock, on a connection of its own, because a build spans many transactions; PostgreSQL
+    releases it if the process dies."""
+    raw = engine.raw_connection()
+    try:
+        cur: Any = raw.cursor()
+        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(schema, REBUILDING)))
+        if not cur.fetchone()[0]:
+            log.info("another build of this schema is running; waiting for it", schema=schema)
+            cur.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(schema, REBUILDING)))
+        raw.commit()
+        yield
+    finally:
+        try:
+            raw.rollback()
+            raw.cursor().execute("SELECT pg_advisory_unlock_all()")  # the connection goes back to the pool
+            raw.commit()
+        finally:
+            raw.close()
 
 _BUILD_SCHEMAS = ("lineage\\_build\\_%", "lineage\\_old\\_%", "lineage\\_asofbuild\\_%")
 
@@ -154,25 +187,31 @@ def drop_stale_builds(engine: Engine) -> list[str]:
     return dropped
 
 
-def rebuild(engine: Engine, *, batch_size: int = 5000, progress: Progress | None = None,
+def rebuild(engine: Engine, *, batch_size: int | None = None, progress: Progress | None = None,
             schema: str = LIVE_SCHEMA) -> BuildResult:
-    """Rebuild the lineage from position 0 into fresh tables and switch readers to them atomically."""
+    """Rebuild the lineage from position 0 into fresh tables and switch readers to them atomically.
+
+    ``batch_size`` is the store rows per read, in the bulk load (default ``bulk.CHUNK``, 10,000) and in the
+    catch-up after it (default :data:`CATCH_UP`). A second rebuild of ``schema`` started meanwhile waits for
+    this one (:func:`exclusive`), then rebuilds again."""
     import time
 
-    started = time.perf_counter()
-    build = f"{schema}_build_{uuid.uuid4().hex[:8]}"
-    old = f"{schema}_old_{uuid.uuid4().hex[:8]}"
-    with building(engine, build, old):
-        drop_stale_builds(engine)
-        return _rebuild(engine, schema, build, old, batch_size, progress, started)
+    with exclusive(engine, schema):
+        started = time.perf_counter()
+        build = f"{schema}_build_{uuid.uuid4().hex[:8]}"
+        old = f"{schema}_old_{uuid.uuid4().hex[:8]}"
+        with building(engine, build, old):
+            drop_stale_builds(engine)
+            return _rebuild(engine, schema, build, old, batch_size, progress, started)
 
 
-def _rebuild(engine: Engine, schema: str, build: str, old: str, batch_size: int, progress: Progress | None,
+def _rebuild(engine: Engine, schema: str, build: str, old: str, chunk: int | None, progress: Progress | None,
              started: float) -> BuildResult:
     import time
 
+    batch_size = CATCH_UP if chunk is None else chunk
     head = store_head(engine)
-    rows = _bulk_load(engine, build, head, progress)
+    rows = _bulk_load(engine, build, head, progress, chunk)
     # catch up on what arrived during the bulk load, without holding anyone up
     projection = LineageProjection()
     target = Target(projection, build)
@@ -208,29 +247,71 @@ def as_of_schema(position: int) -> str:
     return f"lineage_asof_p{position}"
 
 
-def build_as_of(engine: Engine, position: int, *, batch_size: int = 5000,
+def _is_current(engine: Engine, schema: str) -> bool:
+    with transaction(engine) as cur:
+        return schema_exists(cur, schema) and layout_of(cur, schema) == LAYOUT
+
+
+def build_as_of(engine: Engine, position: int, *, batch_size: int | None = None,
                 progress: Progress | None = None) -> BuildResult:
     """Build (or reuse) the lineage as known at store ``position`` in its own schema (one written by another
-    version of Lotline, in another :data:`~projections.lineage.ddl.LAYOUT`, is built again)."""
+    version of Lotline, in another :data:`~projections.lineage.ddl.LAYOUT`, is built again), reading
+    ``batch_size`` store rows at a time (default ``bulk.CHUNK``). A new schema makes the oldest go beyond
+    :data:`AS_OF_KEEP` (:func:`prune_as_of`)."""
     import time
 
     started = time.perf_counter()
     position = min(position, store_head(engine))
     schema = as_of_schema(position)
-    with transaction(engine) as cur:
-        current = schema_exists(cur, schema) and layout_of(cur, schema) == LAYOUT
-    if current:
+    if _is_current(engine, schema):
         return BuildResult(schema, position, 0, 0.0)
-    tmp = f"lineage_asofbuild_{uuid.uuid4().hex[:8]}"
-    with building(engine, tmp):
-        drop_stale_builds(engine)
-        rows = _bulk_load(engine, tmp, position if position > 0 else 0, progress)
-        with transaction(engine) as cur:
-            cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
-            cur.execute(f"ALTER SCHEMA {quote_ident(tmp)} RENAME TO {quote_ident(schema)}")
+    with exclusive(engine, schema):
+        if _is_current(engine, schema):  # built by the one we waited for
+            return BuildResult(schema, position, 0, time.perf_counter() - started)
+        tmp = f"lineage_asofbuild_{uuid.uuid4().hex[:8]}"
+        with building(engine, tmp):
+            drop_stale_builds(engine)
+            rows = _bulk_load(engine, tmp, position if position > 0 else 0, progress, batch_size)
+            with transaction(engine) as cur:
+                cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+                cur.execute(f"ALTER SCHEMA {quote_ident(tmp)} RENAME TO {quote_ident(schema)}")
+    prune_as_of(engine, spare=schema)
     seconds = time.perf_counter() - started
     log.info("as-of lineage built", schema=schema, position=position, rows=rows, seconds=round(seconds, 3))
     return BuildResult(schema, position, rows, seconds)
 
 
-__all__ = ["UNBOUNDED", "BuildResult", "as_of_schema", "build_as_of", "position_at", "rebuild", "store_head"]
+def prune_as_of(engine: Engine, keep: int | None = None, spare: str | None = None) -> list[str]:
+    """Drop the ``lineage_asof_p*`` schemas beyond the ``keep`` (default :data:`AS_OF_KEEP`) newest, and return
+    their names. Newest means last built: by the time its checkpoint was written (the end of its build), then
+    by name; ``spare`` (the schema just built) is kept whatever its age.
+
+    The choice goes by age alone, not by use: a schema a trace is reading may be dropped (the drop waits for
+    the statement reading it to end; a trace started after it finds no lineage and fails, and ``trace --as-of``
+    builds the schema again). Each schema is dropped in its own transaction, so that no drop holds the others'
+    locks."""
+    keep = AS_OF_KEEP if keep is None else keep
+    aged: list[tuple[datetime | None, str]] = []
+    with transaction(engine) as cur:
+        cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", ("lineage\\_asof\\_p%",))
+        for (name,) in cur.fetchall():
+            if not _AS_OF.fullmatch(name) or name == spare:
+                continue
+            cur.execute("SELECT to_regclass(%s)", (f"{quote_ident(name)}.checkpoint",))
+            built = None
+            if cur.fetchone()[0] is not None:
+                cur.execute(f"SELECT max(updated_at) FROM {quote_ident(name)}.checkpoint")
+                built = cur.fetchone()[0]
+            aged.append((built, name))
+    aged.sort(key=lambda a: (a[0] is not None, a[0] or datetime.min, a[1]), reverse=True)  # newest first
+    dropped = [name for _, name in aged[max(keep - (spare is not None), 0):]]
+    for name in dropped:
+        with transaction(engine) as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
+    if dropped:
+        log.info("old as-of lineages dropped", schemas=dropped, kept=keep)
+    return dropped
+
+
+__all__ = ["AS_OF_KEEP", "UNBOUNDED", "BuildResult", "as_of_schema", "build_as_of", "position_at", "prune_as_of",
+           "rebuild", "store_head"]

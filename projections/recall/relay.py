@@ -38,12 +38,15 @@ class OutboxRelay:
     """Moves outbox rows to Kafka, oldest first."""
 
     def __init__(self, engine: Engine, kafka_config: dict[str, Any], topic: str, codec: AlertCodec | None = None,
-                 *, schema: str = SCHEMA, batch_size: int = 500, pause_after_publish_s: float = 0.0) -> None:
+                 *, schema: str = SCHEMA, batch_size: int = 500, poll_s: float = 5.0, flush_timeout_s: float = 30.0,
+                 pause_after_publish_s: float = 0.0) -> None:
         self.engine = engine
         self.topic = topic
         self.codec = codec or AlertCodec()
         self.schema = schema
         self.batch_size = batch_size
+        self.poll_s = poll_s
+        self.flush_timeout_s = flush_timeout_s
         self.pause_after_publish_s = pause_after_publish_s
         self.published = 0
         self._errors: list[str] = []
@@ -73,7 +76,7 @@ class OutboxRelay:
                 value = self.codec.framing.frame(self.codec.schema, bytes(body))
                 self._producer.produce(self.topic, key=lot_key.encode(), value=value, headers=headers,
                                        on_delivery=self._delivered)
-            remaining = self._producer.flush(30)
+            remaining = self._producer.flush(self.flush_timeout_s)
             errors, self._errors = self._errors, []
             if remaining or errors:
                 raise RuntimeError(f"recall alerts not acknowledged by the broker ({remaining} pending): "
@@ -95,8 +98,10 @@ class OutboxRelay:
         if err is not None:
             self._errors.append(err.str())
 
-    def run(self, *, until_idle: bool = False, poll_s: float = 5.0) -> int:
-        """Publish until stopped (``until_idle``: until the outbox is empty). Returns alerts published."""
+    def run(self, *, until_idle: bool = False, poll_s: float | None = None) -> int:
+        """Publish until stopped (``until_idle``: until the outbox is empty), sleeping at most ``poll_s`` (default:
+        the relay's) between checks of an empty outbox. Returns alerts published."""
+        poll_s = self.poll_s if poll_s is None else poll_s
         listener = self.engine.raw_connection()
         try:
             cur = listener.cursor()
