@@ -16,54 +16,30 @@ from typing import Any
 import click
 import structlog
 
+from lotline import cli_epcis, cli_lineage, cli_recall
+from lotline.context import Context, current_context, pass_context, setting_option
 from lotline.embedded import embedded_stack
 from lotline.logconfig import configure_logging
-from lotline.settings import Settings, load_settings
+from lotline.settings import load_settings
 from lotline.wiring import Runtime
 from store import schema as store_schema
 
 log = structlog.get_logger("lotline.cli")
 
 
-class Context:
-    """Per-invocation state: settings, and the runtime built on demand."""
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: the version and which fast path this installation runs (:mod:`lotline.buildinfo`)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from lotline.buildinfo import version_line
 
-    def __init__(self, ctx: click.Context, settings: Settings) -> None:
-        self.ctx = ctx
-        self.settings = settings
-        self._runtime: Runtime | None = None
-
-    def runtime(self, *, kafka: bool = True, postgres: bool = True) -> Runtime:
-        """The runtime; starts the embedded broker/PostgreSQL for whatever is not configured."""
-        if self._runtime is not None:
-            return self._runtime
-        s = self.settings
-        need_kafka = kafka and not s.kafka_bootstrap
-        need_pg = postgres and not s.database_url
-        if need_kafka or need_pg:
-            started = self.ctx.with_resource(embedded_stack(kafka=need_kafka, postgres=need_pg,
-                                                            kafka_port=s.embedded_kafka_port))
-            s = self.settings = s.model_copy(update=started)
-            click.echo(f"(embedded stack for this command: {', '.join(sorted(started))}; "
-                       "it stops when the command ends)", err=True)
-        self._runtime = Runtime(s)
-        if need_pg:
-            store_schema.upgrade(self._runtime.engine)
-        return self._runtime
-
-
-pass_context = click.make_pass_decorator(Context)
-
-
-def current_context() -> Context:
-    """The :class:`Context` of the running command (for commands defined in the ``cli_*`` modules)."""
-    ctx = click.get_current_context().find_object(Context)
-    if ctx is None:  # pragma: no cover - only when the group callback did not run
-        raise click.UsageError("lotline context missing")
-    return ctx
+    click.echo(version_line())
+    ctx.exit(0)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and the active fast path (compiled or incomplete), then exit.")
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default=None,
               help="Log format (default: LOTLINE_LOG_FORMAT, else JSON when stderr is not a terminal).")
 @click.pass_context
@@ -124,15 +100,15 @@ def store_stats(c: Context) -> None:
 
 @main.command()
 @click.option("--until-idle", is_flag=True, help="Stop once every assigned partition is caught up.")
-@click.option("--group", default=None, help="Consumer group (default LOTLINE_CONSUMER_GROUP).")
-@click.option("--idle-timeout", default=15.0, show_default=True,
-              help="With --until-idle: seconds to wait when no partition is assigned.")
+@setting_option("--group", setting="consumer_group", help="Consumer group.")
+@setting_option("--idle-timeout", setting="ingest_idle_timeout_s",
+                help="With --until-idle: seconds to wait when no partition is assigned.")
 @pass_context
-def ingest(c: Context, until_idle: bool, group: str | None, idle_timeout: float) -> None:
+def ingest(c: Context, until_idle: bool) -> None:
     """Consume the events topic into the event store, exactly once."""
     rt = c.runtime()
     rt.ensure_topics()
-    worker = rt.ingest_worker(until_idle=until_idle, group=group, idle_timeout_s=idle_timeout)
+    worker = rt.ingest_worker(until_idle=until_idle)
     worker.install_signal_handlers()
     stats = worker.run()
     click.echo(f"consumed {stats.consumed}, stored {stats.stored}, duplicates {stats.duplicates}, "
@@ -202,14 +178,8 @@ def run(argv: list[str] | None = None, **kwargs: Any) -> None:
     main.main(args=argv, prog_name="lotline", **kwargs)
 
 
-from lotline import cli_lineage  # noqa: E402  (lineage commands: project, trace, replay)
+cli_lineage.register(main)  # project, trace, replay
+cli_epcis.register(main)  # capture, hash, export
+cli_recall.register(main)  # recall, alerts
 
-cli_lineage.register(main)
-
-from lotline import cli_epcis  # noqa: E402  (EPCIS document commands: capture, hash, export)
-
-cli_epcis.register(main)
-
-from lotline import cli_recall  # noqa: E402  (recall and alerts commands)
-
-cli_recall.register(main)
+__all__ = ["Context", "current_context", "main", "pass_context", "run"]

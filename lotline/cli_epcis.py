@@ -17,17 +17,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from lotline.context import current_context
+
 if TYPE_CHECKING:
-    from lotline.cli import Context
     from producers.capture import CaptureResult
 
 MAX_PROBLEMS_SHOWN = 50
-
-
-def _context() -> Context:
-    from lotline.cli import current_context
-
-    return current_context()
 
 
 def _read_documents(paths: tuple[str, ...]) -> list[tuple[str, bytes]]:
@@ -62,7 +57,7 @@ def _read_all(files: tuple[str, ...], json_schema: str | None, xsd: str | None) 
         if path is not None and not Path(path).is_file():
             raise click.BadParameter(f"{path} is not a file")
     try:
-        settings = _context().settings
+        settings = current_context().settings
         validator = SchemaValidator(json_schema or settings.epcis_json_schema, xsd or settings.epcis_xsd)
     except EPCISError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -89,7 +84,7 @@ def _report(results: list[CaptureResult]) -> None:
 @_schema_options
 def capture(files: tuple[str, ...], partial: bool, json_schema: str | None, xsd: str | None) -> None:
     """Publish the events of EPCIS documents (JSON-LD or XML, by content) to the events topic."""
-    c = _context()
+    c = current_context()
     results = _read_all(files, json_schema, xsd)
     _report(results)
     if not partial and any(not r.ok for r in results):
@@ -160,7 +155,7 @@ def export(time_from: str | None, time_to: str | None, types: tuple[str, ...], b
                               types=types, biz_steps=biz_steps, lots=lots, include_declarations=not no_declarations)
     except IdentifierError as exc:
         raise click.BadParameter(str(exc), param_hint="--lot") from None
-    rt = _context().runtime(kafka=False)
+    rt = current_context().runtime(kafka=False)
     if output == "-":
         result = export_document(rt.engine, sys.stdout, flt)
     else:

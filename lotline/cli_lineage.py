@@ -1,25 +1,18 @@
 """The lineage commands: ``lotline project``, ``lotline trace backward|forward``, ``lotline replay``.
 
 Registered on the main group by :func:`register`; the heavy imports happen inside the commands so
-``lotline --help`` stays fast and no import cycle forms with :mod:`lotline.cli`.
+``lotline --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from lotline.cli import Context
-
-
-def _context() -> Context:
-    from lotline.cli import current_context
-
-    return current_context()
+from lotline.context import current_context, setting_option
 
 
 def _parse_time(text: str) -> datetime:
@@ -32,21 +25,20 @@ def _parse_time(text: str) -> datetime:
 
 @click.command()
 @click.option("--until-idle", is_flag=True, help="Stop once the projection has caught up with the store.")
-@click.option("--batch-size", default=1000, show_default=True, help="Store rows applied per transaction.")
-@click.option("--poll", default=0.5, show_default=True, help="Seconds between polls when caught up.")
-def project(until_idle: bool, batch_size: int, poll: float) -> None:
+@setting_option("--batch-size", setting="project_batch_size", help="Store rows applied per transaction.")
+@setting_option("--poll", setting="project_poll_s", help="Seconds between polls when caught up.")
+def project(until_idle: bool) -> None:
     """Run the projections over the event store: the lineage, then the recalls that read it (their alerts
     go to the outbox; ``lotline alerts relay`` publishes them). Several projectors can run side by side."""
     import signal
 
-    from projections.framework import Projector, Target
+    from projections.framework import Target
     from projections.lineage.ddl import LayoutError
     from projections.lineage.projection import LIVE_SCHEMA, LineageProjection
     from projections.recall.projection import RecallTarget
 
-    rt = _context().runtime(kafka=False)
-    projector = Projector(rt.engine, [Target(LineageProjection(), LIVE_SCHEMA), RecallTarget(LIVE_SCHEMA)],
-                          batch_size=batch_size, poll_interval_s=poll)
+    rt = current_context().runtime(kafka=False)
+    projector = rt.projector([Target(LineageProjection(), LIVE_SCHEMA), RecallTarget(LIVE_SCHEMA)])
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: projector.stop())
     try:
@@ -98,14 +90,14 @@ def _run_trace(direction: str, lot: str, fmt: str | None, rows: str, as_of: str 
     except IdentifierError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    rt = _context().runtime(kafka=False)
+    rt = current_context().runtime(kafka=False)
     schema, when = LIVE_SCHEMA, None
     if as_of is not None or position is not None:
         if as_of is not None:
             when = _parse_time(as_of)
             position = position_at(rt.engine, when)
         assert position is not None
-        built = build_as_of(rt.engine, position)
+        built = build_as_of(rt.engine, position, batch_size=rt.settings.replay_batch_size)
         schema = built.schema
     try:
         result = trace(rt.engine, key, direction, schema=schema)
@@ -135,8 +127,10 @@ def forward(lot: str, fmt: str | None, rows: str, as_of: str | None, position: i
 @click.option("--as-of", "as_of", default=None, help="Build the lineage as known at this record time "
                                                      "into its own schema, instead of rebuilding the live one.")
 @click.option("--position", type=int, default=None, help="Build the lineage as known at this store position.")
-@click.option("--batch-size", default=5000, show_default=True)
-def replay(as_of: str | None, position: int | None, batch_size: int) -> None:
+@setting_option("--batch-size", setting="replay_batch_size",
+                help="Store rows per read, in the bulk load and in the catch-up after it (default: 10,000 and "
+                     "5,000).")
+def replay(as_of: str | None, position: int | None) -> None:
     """Rebuild the lineage from position 0 and switch readers over atomically (or build an as-of copy)."""
     from rich.console import Console
     from rich.progress import (
@@ -150,7 +144,8 @@ def replay(as_of: str | None, position: int | None, batch_size: int) -> None:
 
     from projections.lineage.replay import build_as_of, position_at, rebuild, store_head
 
-    rt = _context().runtime(kafka=False)
+    rt = current_context().runtime(kafka=False)
+    batch_size = rt.settings.replay_batch_size
     console = Console(stderr=True)
     head = store_head(rt.engine)
     if as_of is not None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from lotline.cli import Context
+from lotline.context import current_context, setting_option
 
 
 class _RecallGroup(click.Group):
@@ -23,12 +21,6 @@ class _RecallGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-def _context() -> Context:
-    from lotline.cli import current_context
-
-    return current_context()
-
-
 def _publish_recall(lot_text: str, reason: str, *, lift: bool) -> None:
     from schemas.epcis.errors import IdentifierError
     from schemas.epcis.identifiers import LotKey
@@ -39,7 +31,7 @@ def _publish_recall(lot_text: str, reason: str, *, lift: bool) -> None:
     except IdentifierError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    rt = _context().runtime(postgres=False)
+    rt = current_context().runtime(postgres=False)
     rt.ensure_topics()
     event = recall_event(lot, reason, lift=lift)
     with rt.publisher() as pub:
@@ -76,18 +68,15 @@ def alerts() -> None:
 
 @alerts.command("relay")
 @click.option("--until-idle", is_flag=True, help="Stop once the outbox is empty.")
-@click.option("--batch-size", default=500, show_default=True, help="Alerts published per outbox transaction.")
-def alerts_relay(until_idle: bool, batch_size: int) -> None:
+@setting_option("--batch-size", setting="relay_batch_size", help="Alerts published per outbox transaction.")
+def alerts_relay(until_idle: bool) -> None:
     """Publish recall alerts from the outbox to the recall-alerts topic (at least once, stable ids)."""
     import signal
 
-    from projections.recall.relay import OutboxRelay
-
-    rt = _context().runtime()
+    rt = current_context().runtime()
     rt.ensure_topics()
     s = rt.settings
-    relay = OutboxRelay(rt.engine, rt.kafka_config(), s.recall_alerts_topic, batch_size=batch_size,
-                        pause_after_publish_s=s.relay_pause_after_publish_s)
+    relay = rt.relay()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: relay.stop())
     n = relay.run(until_idle=until_idle)
@@ -107,7 +96,7 @@ def alerts_tail(from_beginning: bool, max_alerts: int | None, idle_timeout: floa
     from projections.recall.relay import ALERT_ID
     from schemas.recall import AlertCodec
 
-    rt = _context().runtime(postgres=False)
+    rt = current_context().runtime(postgres=False)
     s = rt.settings
     consumer = Consumer(rt.kafka_config(**{
         "group.id": f"lotline-tail-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
@@ -117,7 +106,7 @@ def alerts_tail(from_beginning: bool, max_alerts: int | None, idle_timeout: floa
     seen: set[bytes | str] = set()
     try:
         while max_alerts is None or len(seen) < max_alerts:
-            msg = consumer.poll(0.5)
+            msg = consumer.poll(s.alerts_tail_poll_s)
             if msg is None or msg.error() is not None:
                 if idle_timeout is not None and time.monotonic() - last > idle_timeout:
                     break

@@ -28,6 +28,23 @@ class Settings(BaseSettings):
     consumer_group: str = "lotline-ingest"
     batch_size: int = Field(2000, ge=1, description="most events written in one store transaction")
     batch_timeout_s: float = Field(0.5, gt=0, description="longest wait to fill a batch")
+    # Batch sizes, poll intervals and timeouts of the other parts; the CLI options of the same name override them.
+    ingest_idle_timeout_s: float = Field(
+        15.0, gt=0, description="ingest --until-idle: longest wait while no partition is assigned")
+    project_batch_size: int = Field(1000, ge=1, description="store rows a projector applies per transaction")
+    project_poll_s: float = Field(0.5, gt=0, description="seconds between a caught-up projector's polls")
+    replay_batch_size: int | None = Field(None, ge=1, description=(
+        "store rows per read of a rebuild or as-of build, in its bulk load and its catch-up; unset: the rebuild's "
+        "own, 10,000 (projections.lineage.bulk.CHUNK) and 5,000 (projections.lineage.replay.CATCH_UP)"))
+    relay_batch_size: int = Field(500, ge=1, description="recall alerts the relay publishes per outbox transaction")
+    relay_poll_s: float = Field(5.0, gt=0, description="longest sleep of an idle relay between outbox checks")
+    relay_flush_timeout_s: float = Field(
+        30.0, gt=0, description="longest wait for the broker to acknowledge a relay batch")
+    publisher_flush_timeout_s: float = Field(
+        60.0, gt=0, description="longest wait for the broker to acknowledge published events")
+    alerts_tail_poll_s: float = Field(0.5, gt=0, description="alerts tail: longest wait of one poll")
+    admin_timeout_s: float = Field(15.0, gt=0, description="longest wait for the broker to create topics")
+    schema_registry_timeout_s: float = Field(10.0, gt=0, description="timeout of a Schema Registry request")
     log_format: str = Field("auto", pattern="^(auto|json|console)$")
     log_level: str = "INFO"
     embedded_dir: str = Field(".lotline", description="where the embedded PostgreSQL keeps its data")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -17,7 +17,8 @@ from consumers.ingest import IngestOptions, IngestStats, IngestWorker
 from lotline.registry import SchemaRegistry
 from lotline.settings import Settings
 from producers.publisher import EventPublisher
-from projections.recall.relay import MAX_ALERT_BYTES
+from projections.framework import Projector, Target
+from projections.recall.relay import MAX_ALERT_BYTES, OutboxRelay
 from schemas.avro.codec import ConfluentFraming, EventCodec, Framing, SingleObjectFraming
 from store.postgres import PostgresEventStore
 
@@ -64,7 +65,7 @@ class Runtime:
     def framing(self) -> Framing:
         url = self.settings.schema_registry_url
         if url:
-            registry = SchemaRegistry(url)
+            registry = SchemaRegistry(url, timeout=self.settings.schema_registry_timeout_s)
             subject = f"{self.settings.events_topic}-value"
             return ConfluentFraming(lambda s: registry.register(subject, s), registry.matches)
         return SingleObjectFraming()
@@ -83,7 +84,7 @@ class Runtime:
         wanted = [NewTopic(s.events_topic, s.events_partitions), NewTopic(s.dlq_topic, 1),
                   NewTopic(s.recall_alerts_topic, s.events_partitions,
                            config={"max.message.bytes": str(MAX_ALERT_BYTES)})]
-        for name, fut in admin.create_topics(wanted, request_timeout=15).items():
+        for name, fut in admin.create_topics(wanted, request_timeout=s.admin_timeout_s).items():
             try:
                 fut.result()
             except KafkaException as exc:
@@ -91,13 +92,29 @@ class Runtime:
                     raise RuntimeError(f"cannot create topic {name}: {exc}") from exc
 
     def publisher(self, on_delivered: Callable[[str], None] | None = None) -> EventPublisher:
-        return EventPublisher(self.kafka_config(), self.settings.events_topic, self.codec, on_delivered)
+        return EventPublisher(self.kafka_config(), self.settings.events_topic, self.codec, on_delivered,
+                              flush_timeout_s=self.settings.publisher_flush_timeout_s)
 
-    def ingest_worker(self, *, until_idle: bool = False, group: str | None = None, idle_timeout_s: float = 15.0,
+    def ingest_worker(self, *, until_idle: bool = False, group: str | None = None,
+                      idle_timeout_s: float | None = None,
                       on_batch: Callable[[IngestStats], None] | None = None) -> IngestWorker:
+        """An ingest worker; ``group`` and ``idle_timeout_s`` default to the settings."""
         s = self.settings
         options = IngestOptions(topic=s.events_topic, group=group or s.consumer_group, batch_size=s.batch_size,
                                 batch_timeout_s=s.batch_timeout_s, until_idle=until_idle,
-                                idle_timeout_s=idle_timeout_s)
+                                idle_timeout_s=s.ingest_idle_timeout_s if idle_timeout_s is None else idle_timeout_s)
         return IngestWorker(self.kafka_config(), self.store, DeadLetterPublisher(self.kafka_config(), s.dlq_topic),
                             options, self.codec, on_batch)
+
+    def projector(self, targets: Sequence[Target], **kwargs: Any) -> Projector:
+        """A projector over ``targets`` with the configured batch size and poll interval."""
+        s = self.settings
+        return Projector(self.engine, targets, batch_size=s.project_batch_size, poll_interval_s=s.project_poll_s,
+                         **kwargs)
+
+    def relay(self) -> OutboxRelay:
+        """The recall-alert outbox relay, publishing to the recall-alerts topic."""
+        s = self.settings
+        return OutboxRelay(self.engine, self.kafka_config(), s.recall_alerts_topic, batch_size=s.relay_batch_size,
+                           poll_s=s.relay_poll_s, flush_timeout_s=s.relay_flush_timeout_s,
+                           pause_after_publish_s=s.relay_pause_after_publish_s)

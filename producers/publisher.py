@@ -70,8 +70,11 @@ class EventPublisher:
         topic: str,
         codec: EventCodec | None = None,
         on_delivered: Callable[[str], None] | None = None,
+        *,
+        flush_timeout_s: float = 60.0,
     ) -> None:
         self.topic = topic
+        self.flush_timeout_s = flush_timeout_s
         self.codec = codec or EventCodec()
         self.stats = PublishStats()
         self._on_delivered = on_delivered
@@ -113,8 +116,10 @@ class EventPublisher:
         if self._on_delivered is not None:
             self._on_delivered(key)
 
-    def flush(self, timeout: float = 60.0) -> None:
-        """Wait for every queued event; raise :class:`DeliveryError` if any failed or is still queued."""
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait for every queued event, at most ``timeout`` seconds (default: ``flush_timeout_s``); raise
+        :class:`DeliveryError` if any failed or is still queued."""
+        timeout = self.flush_timeout_s if timeout is None else timeout
         remaining = self._producer.flush(timeout)
         failures = list(self.stats.failures)
         self.stats.failures.clear()
