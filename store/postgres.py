@@ -3,7 +3,7 @@
 Global order: every append takes one transaction-scoped advisory lock before it reads the chain head, so
 writers are serialised. Positions are assigned here as ``head + 1 ...``; because the next writer cannot
 start until the previous one has committed, positions are gapless and commit in order, and a reader that
-asks for ``position > N`` can never skip a row that commits late (docs/event-store.md). The lock is held
+asks for ``position > N`` can never skip a row that commits late (docs/store.md). The lock is held
 only for the COPY of one batch, milliseconds, so several ingest processes still overlap their decoding.
 
 Rows go in with COPY (the fastest path into PostgreSQL), unchecked: a batch that meets a stored identity fails

@@ -62,7 +62,7 @@ def test_verify_finds_a_deleted_row(filled: PostgresEventStore, engine: Engine) 
 
 
 def test_ingest_role_may_insert_and_read_but_not_change(filled: PostgresEventStore, engine: Engine) -> None:
-    """The least-privilege role of docs/event-store.md: INSERT and SELECT only."""
+    """The least-privilege role of docs/store.md: INSERT and SELECT only."""
     from pathlib import Path
 
     sql = (Path(__file__).resolve().parents[1] / "deploy" / "sql" / "ingest-role.sql").read_text()

@@ -1,4 +1,4 @@
--- The least-privilege role for `lotline ingest` (docs/event-store.md).
+-- The least-privilege role for `lotline ingest` (docs/store.md).
 -- It may read and append events and record consumed offsets; it can never change or remove an event
 -- (no UPDATE/DELETE/TRUNCATE privilege on events; the triggers reject them for every role besides).
 -- Run as the database owner after `lotline db upgrade`, e.g.:
