@@ -7,10 +7,10 @@ their lot revealed. An edge set rebuilt from all current facts of a transformati
 order those facts arrived in, and a retraction that arrives before its event still applies, because edges
 and all reads exclude retracted events by joining ``retractions``.
 
-Bulk (:class:`BulkLoader`, used by rebuilds): the same rules run over the stored JSON bodies as parsed, without
-the model (:mod:`projections.lineage.extract`), and the rows are COPYed into bare tables
-(:mod:`projections.lineage.bulk`); then all edges are derived in one statement and indexes built, on two
-connections; the incremental projection then carries on from the bulk checkpoint.
+Bulk (:class:`~projections.lineage.bulk.BulkLoader`, used by rebuilds): the same rules run over the stored JSON
+bodies as parsed, without the model (:mod:`projections.lineage.extract`), and the rows are COPYed into bare tables;
+then all edges are derived in one statement and indexes built, on two connections; the incremental projection
+then carries on from the bulk checkpoint.
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ from typing import Any, cast
 
 import structlog
 from psycopg2.extras import execute_values
-from sqlalchemy.engine import Engine
 
-from projections.framework import StoreRow, quote_ident, transaction
-from projections.lineage import bulk
+from projections.framework import StoreRow, quote_ident
 from projections.lineage.ddl import ANALYZED, TABLES, create_indexes, create_tables
+from projections.lineage.edges import DIRTY, edges_sql, stale_edges_sql
 from projections.lineage.facts import Declaration, EventFacts, declaration_of, facts_of
 from projections.lineage.rows import TableRows, event_row, rows_of
 from schemas.epcis.identifiers import LotKey
 from schemas.formats.jsonld import event_from_json, loads
-from store.gcpolicy import collector_paused
 
 log = structlog.get_logger("lotline.projections.lineage")
 
@@ -61,37 +59,6 @@ def _lot_keys(facts: Iterable[EventFacts]) -> set[LotKey]:
         keys.update(f.lots)
         keys.update(f.items.values())
     return keys
-
-
-DIRTY = "t.tkey = ANY(%(k)s)"
-"""The transformations :func:`edges_sql` derives in a batch of the incremental projection: the keys ``%(k)s``."""
-
-
-def edges_sql(schema: str, *, keys: str) -> str:
-    """The statement deriving ``lot_edges`` from non-retracted transformation facts, of the transformations that
-    ``keys``, a condition on ``t.tkey``, selects (:data:`DIRTY`, or those a rebuild's extraction left)."""
-    s = quote_ident(schema)
-    # io is inlined into both sides of the join: materialised, it has no statistics, and a rebuild's plan
-    # took 0.5% of its rows per role and merge-joined 1M text keys sorted on disk (1M events: 5.9 s, now 3.7 s)
-    return (
-        f"WITH io AS NOT MATERIALIZED (SELECT t.tkey, t.role, coalesce(t.lot_id, i.lot_id) AS lot_id "
-        f" FROM {s}.transformation_io t LEFT JOIN {s}.items i ON t.lot_id IS NULL AND i.item = t.item "
-        f" WHERE {keys} AND NOT EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = t.event_key)) "
-        f"INSERT INTO {s}.lot_edges (src, dst, tkey) "
-        f"SELECT DISTINCT a.lot_id, b.lot_id, a.tkey FROM io a JOIN io b ON b.tkey = a.tkey AND b.role = 'out' "
-        f"WHERE a.role = 'in' AND a.lot_id IS NOT NULL AND b.lot_id IS NOT NULL ON CONFLICT DO NOTHING"
-    )  # (a rebuild runs it before lot_edges has an index: nothing to conflict with, nothing checked)
-
-
-def stale_edges_sql(schema: str) -> str:
-    """The statement deleting every edge of the transformations ``%(k)s``, before :func:`edges_sql` derives them
-    again. By lot_edges_fwd rather than an index on tkey of its own (a sixth of a rebuild's index work): an
-    edge runs from the lot of one of its transformation's inputs, and every input it was derived from is still
-    in transformation_io (facts and items are only ever added), so the inputs of the keys find them all."""
-    s = quote_ident(schema)
-    return (f"DELETE FROM {s}.lot_edges e USING (SELECT DISTINCT coalesce(t.lot_id, i.lot_id) AS src, t.tkey "
-            f" FROM {s}.transformation_io t LEFT JOIN {s}.items i ON t.lot_id IS NULL AND i.item = t.item "
-            f" WHERE t.tkey = ANY(%(k)s) AND t.role = 'in') x WHERE e.src = x.src AND e.tkey = x.tkey")
 
 
 class LotIds:
@@ -232,35 +199,3 @@ def _split_columns(spec: str) -> list[str]:
     # column specs contain no commas inside types except none here; keep it explicit and simple
     return [part for part in spec.split(",") if part.strip()]
 
-
-
-
-class BulkLoader:
-    """Builds a fresh schema from the store (:mod:`projections.lineage.bulk`): the store read in chunks, its rows
-    extracted by the client and COPYed into bare tables, then edges, indexes and statistics on two connections.
-
-    Nothing reads the schema before the caller renames it into place, so its intermediate commits are never
-    seen; a build that fails is dropped, and one whose process died is left for ``drop_stale_builds``.
-    """
-
-    def __init__(self, schema: str) -> None:
-        self.schema = schema
-
-    def load(self, engine: Engine, until: int, progress: bulk.Progress | None = None) -> tuple[int, int]:
-        """Build the schema from store positions 1..until; returns (rows read, last position read)."""
-        try:
-            # The extraction builds a dict, a list or a tuple for every event, lot and identifier, none in a
-            # cycle; with the cyclic collector running, its passes over the growing state took a quarter of
-            # the extraction's time (docs/performance.md, "Rebuild"). Paused here, the state is freed before
-            # it runs again.
-            with collector_paused():
-                read = bulk.load(engine, self.schema, until, progress)
-            bulk.finish(engine, self.schema, ANALYZED)
-        except BaseException:
-            with transaction(engine) as cur:
-                cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(self.schema)} CASCADE")
-            raise
-        return read
-
-
-assert sorted(t for lane in bulk.LANES for t in lane) == sorted(TABLES), "each table in one lane"
