@@ -40,13 +40,18 @@ LOCK_NAMESPACE = 0x4C4E  # first key of the two-key advisory locks that guard pr
 
 @dataclass(frozen=True, slots=True)
 class StoreRow:
-    """One event-store row as a projection sees it: its position, record time, identity and JSON-LD body."""
+    """One event-store row as a projection sees it: its position, record time, identity, JSON-LD body and the
+    columns the store indexes it by (type, eventID, eventTime and its offset)."""
 
     position: int
     recorded_at: datetime
     event_key: str
     is_declaration: bool
     body: str
+    event_type: str
+    event_id: str | None
+    event_time: datetime
+    event_tz_offset: str
 
 
 class Projection(Protocol):
@@ -140,7 +145,8 @@ def schema_exists(cur: Any, schema: str) -> bool:
     return cur.fetchone() is not None
 
 
-_READ = ("SELECT position, recorded_at, event_key, is_declaration, body::text FROM events "
+_READ = ("SELECT position, recorded_at, event_key, is_declaration, body::text, event_type, event_id, event_time,"
+         " event_tz_offset FROM events "
          "WHERE position > %(after)s AND position <= least(%(until)s, %(after)s + %(limit)s) ORDER BY position")
 """A batch is a range of positions, not "the next N after": positions are gapless and commit in order, so
 ``after + 1 .. after + limit`` are exactly the next ``limit`` rows, and the range bounds the work whatever the
@@ -154,7 +160,7 @@ UNBOUNDED = 2**62
 def read_rows(cur: Any, after: int, limit: int, until: int = UNBOUNDED) -> list[StoreRow]:
     """Store rows with ``after < position <= until`` in position order (never skips a late commit)."""
     cur.execute(_READ, {"after": after, "until": until, "limit": limit})
-    return [StoreRow(int(p), r, k, bool(d), b) for p, r, k, d, b in cur.fetchall()]
+    return [StoreRow(int(p), r, k, bool(d), b, t, i, e, z) for p, r, k, d, b, t, i, e, z in cur.fetchall()]
 
 
 @dataclass(slots=True)

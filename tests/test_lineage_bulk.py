@@ -59,7 +59,7 @@ def _q(epc: str, n: int | str | None = 5, uom: str | None = "KGM") -> QuantityEl
 
 
 def edge_cases() -> list[EPCISEvent]:
-    """Events exercising every rule of facts_of, in the forms the simulation does not produce."""
+    """Events exercising every rule of the extraction, in the forms the simulation does not produce."""
     urn = "urn:epc:class:lgtin:0614141.107346.ABC"
     sg = "urn:epc:id:sgtin:0614141.107346.2017"
     sg2 = "urn:epc:id:sgtin:0614141.107346.2018"
@@ -212,7 +212,7 @@ def test_bulk_load_equals_the_incremental_projection(pg_store: PostgresEventStor
 
 
 def test_an_item_named_twice_with_two_lots_in_one_event_takes_the_last(pg_store: PostgresEventStore) -> None:
-    """facts.items: one serial with two lots in its links in one event: both lots are seen, the item is the
+    """Items: one serial with two lots in its links in one event: both lots are seen, the item is the
     last one's (in the incremental projection and in a rebuild alike); no other event says otherwise."""
     first, second = ("https://id.gs1.org/01/10614141073464/10/TWICE1/21/88",
                      "https://id.gs1.org/01/10614141073464/10/TWICE2/21/88")
