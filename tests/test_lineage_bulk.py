@@ -228,6 +228,28 @@ def test_an_item_named_twice_with_two_lots_in_one_event_takes_the_last(pg_store:
             ("10614141073464", "TWICE1", []), ("10614141073464", "TWICE2", [])], schema
 
 
+def test_projectors_taking_turns_on_one_schema_agree_on_lot_ids(pg_store: PostgresEventStore) -> None:
+    """Two projections (as two ``lotline project`` processes serialised on the projection's lock) taking turns on
+    one schema, each knowing only the lots it met itself: each takes the ids the schema holds for lots the other
+    stored, and numbers new ones after the schema's highest, whoever stored it."""
+    _load(pg_store, n=600, seed=5)
+    engine = pg_store.engine
+    project(engine)
+    live = snapshot(engine, "lineage")
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        rows = read_rows(cur, 0, 10**6)
+        turns = (LineageProjection(), LineageProjection())
+        turns[0].create(cur, "turns")
+        for n, i in enumerate(range(0, len(rows), 50)):
+            turns[n % 2].apply(cur, "turns", rows[i:i + 50])
+        raw.commit()
+    finally:
+        raw.close()
+    assert snapshot(engine, "turns") == live
+
+
 def test_replay_from_zero_equals_live(pg_store: PostgresEventStore) -> None:
     _load(pg_store, n=800, seed=12)
     engine = pg_store.engine
