@@ -42,13 +42,18 @@ LOCK_NAMESPACE = 0x4C4E  # first key of the two-key advisory locks that guard pr
 
 @dataclass(frozen=True, slots=True)
 class StoreRow:
-    """One event-store row as a projection sees it: its position, record time, identity and JSON-LD body."""
+    """One event-store row as a projection sees it: its position, record time, identity, JSON-LD body and the
+    columns the store indexes it by (type, eventID, eventTime and its offset)."""
 
     position: int
     recorded_at: datetime
     event_key: str
     is_declaration: bool
     body: str
+    event_type: str
+    event_id: str | None
+    event_time: datetime
+    event_tz_offset: str
 
 
 class Projection(Protocol):
@@ -145,7 +150,8 @@ def schema_exists(cur: Any, schema: str) -> bool:
 def read_rows(cur: Any, after: int, limit: int, until: int = UNBOUNDED) -> list[StoreRow]:
     """The next ``limit`` store rows after ``after``, none past ``until``, in position order (never skips a late
     commit), read in the caller's transaction: a range of positions (:data:`store.reads.READ_BODIES`)."""
-    return [StoreRow(int(p), r, k, bool(d), b) for p, r, k, d, b in reads.read_bodies(cur, after, limit, until)]
+    return [StoreRow(int(p), r, k, bool(d), b, t, i, e, z)
+            for p, r, k, d, b, t, i, e, z in reads.read_bodies(cur, after, limit, until)]
 
 
 @dataclass(slots=True)

@@ -49,7 +49,8 @@ READ_UNTIL = (_SELECT + " WHERE position > %(after)s AND position <= least(%(unt
               " ORDER BY position")
 """:data:`READ` bounded above by ``until`` as well."""
 
-READ_BODIES = ("SELECT position, recorded_at, event_key, is_declaration, body::text FROM events "
+READ_BODIES = ("SELECT position, recorded_at, event_key, is_declaration, body::text, event_type, event_id, event_time,"
+               " event_tz_offset FROM events "
                "WHERE position > %(after)s AND position <= least(%(until)s, %(after)s + %(limit)s) ORDER BY position")
 """What a projection reads of a batch (``projections.framework.read_rows``). A batch is a range of positions, not
 "the next N after": asked as ``position > after ORDER BY position LIMIT n`` on a store without statistics
@@ -109,11 +110,12 @@ def read_events(cur: Any, after: int, limit: int, until: int = UNBOUNDED) -> lis
 
 
 def read_bodies(cur: Any, after: int, limit: int, until: int = UNBOUNDED
-                ) -> list[tuple[int, datetime, str, bool, str]]:
-    """``(position, recorded_at, event_key, is_declaration, body)`` of the rows with
-    ``after < position <= min(until, after + limit)``, in position order (:data:`READ_BODIES`)."""
+                ) -> list[tuple[int, datetime, str, bool, str, str, str | None, datetime, str]]:
+    """``(position, recorded_at, event_key, is_declaration, body, event_type, event_id, event_time,
+    event_tz_offset)`` of the rows with ``after < position <= min(until, after + limit)``, in position order
+    (:data:`READ_BODIES`)."""
     cur.execute(READ_BODIES, {"after": after, "until": until, "limit": limit})
-    rows: list[tuple[int, datetime, str, bool, str]] = cur.fetchall()
+    rows: list[tuple[int, datetime, str, bool, str, str, str | None, datetime, str]] = cur.fetchall()
     return rows
 
 

@@ -59,7 +59,7 @@ def _q(epc: str, n: int | str | None = 5, uom: str | None = "KGM") -> QuantityEl
 
 
 def edge_cases() -> list[EPCISEvent]:
-    """Events exercising every rule of facts_of, in the forms the simulation does not produce."""
+    """Events exercising every rule of the extraction, in the forms the simulation does not produce."""
     urn = "urn:epc:class:lgtin:0614141.107346.ABC"
     sg = "urn:epc:id:sgtin:0614141.107346.2017"
     sg2 = "urn:epc:id:sgtin:0614141.107346.2018"
@@ -212,7 +212,7 @@ def test_bulk_load_equals_the_incremental_projection(pg_store: PostgresEventStor
 
 
 def test_an_item_named_twice_with_two_lots_in_one_event_takes_the_last(pg_store: PostgresEventStore) -> None:
-    """facts.items: one serial with two lots in its links in one event: both lots are seen, the item is the
+    """Items: one serial with two lots in its links in one event: both lots are seen, the item is the
     last one's (in the incremental projection and in a rebuild alike); no other event says otherwise."""
     first, second = ("https://id.gs1.org/01/10614141073464/10/TWICE1/21/88",
                      "https://id.gs1.org/01/10614141073464/10/TWICE2/21/88")
@@ -226,6 +226,28 @@ def test_an_item_named_twice_with_two_lots_in_one_event_takes_the_last(pg_store:
         assert tables["items"] == [("https://id.gs1.org/01/10614141073464/21/88", "10614141073464/TWICE2")], schema
         assert [lot for lot in tables["lots"] if lot[1].startswith("TWICE")] == [
             ("10614141073464", "TWICE1", []), ("10614141073464", "TWICE2", [])], schema
+
+
+def test_projectors_taking_turns_on_one_schema_agree_on_lot_ids(pg_store: PostgresEventStore) -> None:
+    """Two projections (as two ``lotline project`` processes serialised on the projection's lock) taking turns on
+    one schema, each knowing only the lots it met itself: each takes the ids the schema holds for lots the other
+    stored, and numbers new ones after the schema's highest, whoever stored it."""
+    _load(pg_store, n=600, seed=5)
+    engine = pg_store.engine
+    project(engine)
+    live = snapshot(engine, "lineage")
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        rows = read_rows(cur, 0, 10**6)
+        turns = (LineageProjection(), LineageProjection())
+        turns[0].create(cur, "turns")
+        for n, i in enumerate(range(0, len(rows), 50)):
+            turns[n % 2].apply(cur, "turns", rows[i:i + 50])
+        raw.commit()
+    finally:
+        raw.close()
+    assert snapshot(engine, "turns") == live
 
 
 def test_replay_from_zero_equals_live(pg_store: PostgresEventStore) -> None:

@@ -78,8 +78,8 @@ def test_c_and_python_extract_the_same_rows_from_the_store(pg_store: PostgresEve
     ex = Extractor()
     handed_back: list[list[bytes]] = []
     for data in chunks:
-        _, deferred, _, _ = extract._native.chunk(data, ex._ids, ex._lgtin, ex._lots, ex._items, _classify,
-                                                  orjson.loads)
+        _, deferred, _, _ = extract._native.chunk(data, ex._ids, ex._lgtin, ex.lot_ids.known, ex.lot_ids.number,
+                                                  ex._items, _classify, orjson.loads)
         handed_back += [line.split(b"\t") for line in deferred]
     # every ordinary event of the bakery and the edge cases is served in C, but the one with a quantity of
     # more digits than a double holds and the six that name a GTIN without a lot (rare: left to Python)

@@ -1,2 +1,2 @@
-"""The lot-lineage projection: facts per event, tables, incremental and bulk writers (design-notes, "Lineage
-semantics")."""
+"""The lot-lineage projection: how a stored event becomes lineage rows (extract), the tables, the incremental and
+bulk writers (design-notes, "Lineage semantics")."""

@@ -3,10 +3,11 @@
  * Why: with the rules in Python, a rebuild spent ~14 µs of Python per event building lines of COPY text, and
  * that was the critical path of the load (the server's reads and COPYs wait on it).
  *
- * chunk(data, ids, lgtin, lots, items, classify, loads) reads the `COPY ... TO STDOUT` text of
+ * chunk(data, ids, lgtin, lots, number, items, classify, loads) reads the `COPY ... TO STDOUT` text of
  * extract.READ_COLUMNS and returns (one bytes of COPY text per table of extract.STREAMED, the lines it did
  * not serve, rows read, last position). It shares the extractor's state (the dicts and the set) and
- * registers lots there exactly as the Python methods do, so the two can take turns on the same store.
+ * registers lots there exactly as the Python methods do (a lot `lots` does not hold gets its id from
+ * `number`, extract.LotIds.number), so the two can take turns on the same store.
  * It only ever *serves*: a line it does not handle (an error declaration, a value of an unexpected type, a
  * number of more digits than a double holds) leaves its tables untouched and goes back to Python, which is
  * the definition. tests/test_lineage_extract.py checks that both produce the same text, line for line.
@@ -41,7 +42,7 @@ static PyObject *kind_lot, *kind_sscc;  /* "L", "C": the kinds of extract._class
 #define DEFER 1
 
 typedef struct {
-    PyObject *ids, *lgtin, *lots, *items, *classify; /* borrowed: the extractor's state and helpers */
+    PyObject *ids, *lgtin, *lots, *number, *items, *classify; /* borrowed: the extractor's state and helpers */
     PyObject *event_items;                            /* item -> lot id, per event (last reference wins) */
     PyObject *keep;                                   /* classifications made for this chunk only */
     Buf out[N_TABLES];
@@ -217,35 +218,22 @@ static PyObject *classified(St *st, PyObject *text) {
     return c;
 }
 
-/* Extractor._lot: the id of (gtin, lot), handed out in the order lots are met; `text` joins its identifiers. */
-static PyObject *lot_id(St *st, PyObject *gtin, PyObject *lot, PyObject *text) {
+/* Extractor._lot: the id of (gtin, lot) (new reference): known, else handed out by LotIds.number. */
+static PyObject *lot_id(St *st, PyObject *gtin, PyObject *lot) {
     PyObject *key = PyTuple_Pack(2, gtin, lot);
     if (key == NULL) return NULL;
-    PyObject *known = PyDict_GetItemWithError(st->lots, key);
-    if (known == NULL) {
-        if (PyErr_Occurred()) goto fail;
-        PyObject *id = PyUnicode_FromFormat("%zd", PyDict_GET_SIZE(st->lots) + 1);
-        PyObject *texts = PyList_New(0);
-        known = id == NULL || texts == NULL ? NULL : PyTuple_Pack(2, id, texts);
-        Py_XDECREF(id);
-        Py_XDECREF(texts);
-        if (known == NULL) goto fail;
-        int rc = PyDict_SetItem(st->lots, key, known);
-        Py_DECREF(known);
-        if (rc < 0) goto fail;
+    PyObject *id = PyDict_GetItemWithError(st->lots, key);
+    if (id != NULL) {
+        Py_INCREF(id);
+    } else if (!PyErr_Occurred()) {
+        id = PyObject_CallOneArg(st->number, key);
+        if (id != NULL && !PyUnicode_CheckExact(id)) {
+            Py_CLEAR(id);
+            PyErr_SetString(PyExc_TypeError, "number must return a str");
+        }
     }
     Py_DECREF(key);
-    if (text != NULL) {
-        PyObject *texts = PyTuple_GET_ITEM(known, 1);
-        int has = PySequence_Contains(texts, text);
-        if (has < 0 || (has == 0 && PyList_Append(texts, text) < 0)) return NULL;
-    }
-    PyObject *id = PyTuple_GET_ITEM(known, 0);
-    Py_INCREF(id);
     return id;
-fail:
-    Py_DECREF(key);
-    return NULL;
 }
 
 /* Extractor._ref: the lot content `text` names, pushed on `out` (nothing for an SSCC or a non-identifier);
@@ -266,7 +254,7 @@ static int ref(St *st, PyObject *text, PyObject *qty, PyObject *uom, PyObject *i
     PyObject *kind = PyTuple_GET_ITEM(c, 0), *gtin = PyTuple_GET_ITEM(c, 1), *lot = PyTuple_GET_ITEM(c, 2),
              *item = PyTuple_GET_ITEM(c, 3);
     if (str_eq(kind, "L")) {
-        if ((lid = lot_id(st, gtin, lot, text)) == NULL) goto fail;
+        if ((lid = lot_id(st, gtin, lot)) == NULL) goto fail;
         if (PyDict_SetItem(st->lgtin, text, lid) < 0) {
             Py_DECREF(lid);
             goto fail;
@@ -284,7 +272,7 @@ static int ref(St *st, PyObject *text, PyObject *qty, PyObject *uom, PyObject *i
             Py_INCREF(gtin);
             return refs_push(out, NULL, item, qty, uom, gtin);
         }
-        if ((lid = lot_id(st, gtin, lot, NULL)) == NULL || PyDict_SetItem(st->event_items, item, lid) < 0) {
+        if ((lid = lot_id(st, gtin, lot)) == NULL || PyDict_SetItem(st->event_items, item, lid) < 0) {
             Py_XDECREF(lid);
             Py_DECREF(item);
             goto fail;
@@ -697,8 +685,8 @@ static PyObject *chunk(PyObject *self, PyObject *args) {
     Py_buffer data;
     PyObject *loads;
     St st = {0};
-    if (!PyArg_ParseTuple(args, "y*O!O!O!O!OO:chunk", &data, &PyDict_Type, &st.ids, &PyDict_Type, &st.lgtin,
-                          &PyDict_Type, &st.lots, &PySet_Type, &st.items, &st.classify, &loads))
+    if (!PyArg_ParseTuple(args, "y*O!O!O!OO!OO:chunk", &data, &PyDict_Type, &st.ids, &PyDict_Type, &st.lgtin,
+                          &PyDict_Type, &st.lots, &st.number, &PySet_Type, &st.items, &st.classify, &loads))
         return NULL;
     for (int t = 0; t < N_TABLES; t++) buf_init(&st.out[t]);
     PyObject *deferred = PyList_New(0), *result = NULL;
@@ -787,8 +775,8 @@ out:
 
 static PyMethodDef methods[] = {
     {"chunk", chunk, METH_VARARGS,
-     "chunk(data, ids, lgtin, lots, items, classify, loads) -> (COPY text per table, deferred lines, rows,\n"
-     "last position): projections.lineage.extract.Extractor.chunk for the lines it serves."},
+     "chunk(data, ids, lgtin, lots, number, items, classify, loads) -> (COPY text per table, deferred lines,\n"
+     "rows, last position): projections.lineage.extract.Extractor.chunk for the lines it serves."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,7 +15,7 @@ Before, the same rules ran as set-based SQL over the stored JSON (``INSERT ... S
 the core the COPYs needed (docs/performance.md, "Rebuild").
 
 Then :func:`finish` completes ``lot_edges`` (:func:`finish_table`) and builds indexes and statistics, on two
-connections.
+connections. :class:`BulkLoader` runs both for a rebuild (:mod:`projections.lineage.replay`).
 Nothing reads the build schema before the caller renames it into place, so its intermediate commits are never
 seen; a build that fails is dropped, one whose process died is dropped by the next rebuild.
 """
@@ -31,9 +31,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from projections.framework import quote_ident, transaction
-from projections.lineage.ddl import create_indexes, create_tables
+from projections.lineage.ddl import ANALYZED, TABLES, create_indexes, create_tables
+from projections.lineage.edges import edges_sql
 from projections.lineage.extract import READ_COLUMNS, Extractor
 from store import reads
+from store.gcpolicy import collector_paused
 from store.pgcopy import copy_from
 
 CHUNK = 10_000
@@ -158,9 +160,7 @@ def finish_table(cur: Any, schema: str, table: str, analyzed: tuple[str, ...]) -
     first: the extraction wrote the edges of the transformations that stand alone and name the lots of all they
     use (:func:`~projections.lineage.extract._edges`), which loses those of retracted ones here; the edges of
     the others (a shared transformationID, a serial item whose lot another event names) are derived as the
-    incremental projection derives them (:func:`~projections.lineage.projection.edges_sql`)."""
-    from projections.lineage.projection import edges_sql  # the projection module builds on this one
-
+    incremental projection derives them (:func:`~projections.lineage.edges.edges_sql`)."""
     if table == "lot_edges":
         s = quote_ident(schema)
         cur.execute(f"DELETE FROM {s}.lot_edges WHERE tkey IN (SELECT 'ev:' || event_key FROM {s}.retractions)")
@@ -183,3 +183,36 @@ def finish(engine: Engine, schema: str, analyzed: dict[str, tuple[str, ...]]) ->
     with ThreadPoolExecutor(len(LANES)) as pool:
         for done in [pool.submit(lane, tables) for tables in LANES]:
             done.result()
+
+
+class BulkLoader:
+    """Builds a fresh schema from the store: the store read in chunks, its rows extracted by the client and
+    COPYed into bare tables (:func:`load`), then edges, indexes and statistics on two connections
+    (:func:`finish`).
+
+    Nothing reads the schema before the caller renames it into place, so its intermediate commits are never
+    seen; a build that fails is dropped, and one whose process died is left for ``drop_stale_builds``.
+    """
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+
+    def load(self, engine: Engine, until: int, progress: Progress | None = None,
+             chunk: int | None = None) -> tuple[int, int]:
+        """Build the schema from store positions 1..until; returns (rows read, last position read)."""
+        try:
+            # The extraction builds a dict, a list or a tuple for every event, lot and identifier, none in a
+            # cycle; with the cyclic collector running, its passes over the growing state took a quarter of
+            # the extraction's time (docs/performance.md, "Rebuild"). Paused here, the state is freed before
+            # it runs again.
+            with collector_paused():
+                read = load(engine, self.schema, until, progress, chunk)
+            finish(engine, self.schema, ANALYZED)
+        except BaseException:
+            with transaction(engine) as cur:
+                cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(self.schema)} CASCADE")
+            raise
+        return read
+
+
+assert sorted(t for lane in LANES for t in lane) == sorted(TABLES), "each table in one lane"

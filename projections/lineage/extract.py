@@ -1,21 +1,42 @@
-"""The lineage rows of stored events, extracted by the client from their JSON bodies as COPY text (a rebuild).
+"""How a stored event becomes lineage rows: the one definition, used by the incremental projection and by
+rebuilds alike, from the JSON bodies as COPY text.
 
-The incremental projection parses each event into the model and derives its facts with
-:func:`~projections.lineage.facts.facts_of` and :func:`~projections.lineage.rows.rows_of`; a rebuild cannot
-afford the model for every stored event (≈ 250 µs an event). Here the same rules run over the body as
-``orjson`` parses it, and each table's rows come out as COPY text, which the server loads without parsing any
-JSON itself. The store wrote every body from the model (``store/records.py``), so values are stripped,
-vocabulary values are bare CBV terms and quantities are exact numbers: the rules compare them as stored.
+Both read store rows as ``COPY`` text of :data:`READ_COLUMNS` (a rebuild straight from ``COPY ... TO STDOUT``,
+the incremental projection from the rows its projector read, :func:`store_text`); the rules run over the body
+as ``orjson`` parses it, not over the model (which costs ≈ 250 µs an event to build), and each table's rows
+come out as COPY text, which the server loads without parsing any JSON itself. The store wrote every body from
+the model (``store/records.py``), so values are stripped, vocabulary values are bare CBV terms and quantities
+are exact numbers: the rules compare them as stored.
+
+What one event contributes is a pure function of that event (and of the lot ids, :class:`LotIds`): anything
+that depends on several events (pallet contents, lots of serialised items named elsewhere, transformation
+edges, retractions) is derived in SQL over all rows, when read or when a transformation's edges are rebuilt.
+
+* Lots: every LGTIN / Digital Link ``/10/`` class names a lot; the text is kept as an identifier seen.
+* Items: an SGTIN names its lot only through a ``/10/`` in its link or the ``cbvmda:lotNumber`` of its
+  commissioning ILMD (domain.md §3); such pairs become item rows, other SGTINs stay unresolved item refs.
+* Transformation inputs/outputs, keyed by ``transformationID`` when present (events sharing it form one
+  transformation), else by the event itself.
+* Movements: receipts (bizStep ``receiving``) and shipments (bizStep ``shipping``) of ObjectEvents and
+  AggregationEvents, with their lots, quantities, SSCCs, parties and reference documents. A quantity of a
+  GTIN with no lot (``urn:epc:idpat:sgtin:...*`` or a bare ``/01/`` link, domain.md §9 scenario 12) is kept
+  as a lot-less line of that GTIN: it may hold any lot of it, so traces report it as ambiguous rather than
+  drop it. So is a serialised item whose lot no event names (yet): its line carries its GTIN too. The same
+  holds for a pallet's contents (aggregation lines). (A GTIN alone among a transformation's inputs or outputs
+  is not kept: no edge can be drawn to a lot from it.)
+* Aggregation lines: children (lot content, or SSCCs: cases on a pallet) added to or deleted from a
+  parent (pallet) SSCC.
+* Declarations: an error declaration retracts its event (same key).
 
 ``tests/test_lineage_bulk.py`` checks that a rebuild's tables equal the incremental projection's on a
-simulated bakery (shuffled and redelivered) plus crafted edge cases; each rule below names the one of
-``facts_of`` it mirrors.
+simulated bakery (shuffled and redelivered) plus crafted edge cases.
 
 Identifiers: LGTIN and SSCC EPC URNs in lower case with plain digits (most texts of a store) are read by
 :func:`~schemas.epcis.identifiers.quick_parse` where they occur, which is cheap, and an LGTIN's lot id is kept per
-text; every other string is classified once, by the same ``_parse`` the projection uses. Lot ids are handed out
-in the order lots are met (ids are internal: any numbering will do). What is kept grows with the lots, not with
-the events: ≈ 0.4 KB a lot (docs/performance.md, "Rebuild").
+text; every other string is classified once (:func:`_parse`). Lot ids come from :class:`LotIds`: a rebuild
+numbers lots in the order they are met (ids are internal: any numbering will do), the incremental projection
+starts from the ids its schema holds. What a rebuild keeps grows with the lots, not with the events: ≈ 0.4 KB a
+lot (docs/performance.md, "Rebuild").
 
 Where it was built, a C module (``_extract_native.c``) does the lines it can, on the same state, and hands the
 others back (error declarations, values of unexpected types, numbers of more than 15 digits); the Python
@@ -29,15 +50,17 @@ import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from projections.lineage.facts import RECEIVING, SHIPPING, _parse
-from schemas.epcis.identifiers import IdKind, quick_parse
+from projections.framework import StoreRow
+from schemas.epcis.errors import IdentifierError
+from schemas.epcis.identifiers import Identifier, IdKind, parse_identifier, quick_parse
 from schemas.epcis.jsontext import loads
 from schemas.epcis.model import ilmd_lot
-from store.pgcopy import NULL, copy_text, text_array
+from store.pgcopy import NULL, copy_field, copy_text, text_array
 
 try:
     from projections.lineage import _extract_native as _native  # type: ignore[attr-defined]
@@ -55,6 +78,9 @@ written once every event is: a lot's identifiers are all the texts seen for it).
 READ_COLUMNS = "position, event_key, is_declaration, event_type, event_id, event_time, event_tz_offset, body"
 """What :meth:`Extractor.chunk` reads of each store row, in this order (``COPY ... TO STDOUT`` text)."""
 
+RECEIVING = "receiving"
+SHIPPING = "shipping"
+
 _KIND = {IdKind.LGTIN: "L", IdKind.SSCC: "C"}
 _MISSING = object()
 _LONG_NUMBER = re.compile(rb'"quantity":\s*-?[0-9.]{16}')
@@ -64,9 +90,27 @@ significant digits, which ``repr`` then gives back; a body with a longer one is 
 (:func:`schemas.epcis.jsontext.loads`)."""
 
 
+def store_text(rows: Iterable[StoreRow]) -> bytes:
+    """Store rows read by a projector as the COPY text of :data:`READ_COLUMNS` that :meth:`Extractor.chunk`
+    reads (the event time in ISO 8601, which the server reads back as the same instant)."""
+    return "".join(
+        f"{r.position}\t{copy_text(r.event_key)}\t{'t' if r.is_declaration else 'f'}\t{copy_text(r.event_type)}\t"
+        f"{copy_field(r.event_id)}\t{r.event_time.isoformat()}\t{copy_text(r.event_tz_offset)}\t{copy_text(r.body)}\n"
+        for r in rows).encode()
+
+
+@lru_cache(maxsize=65536)
+def _parse(text: str) -> Identifier | None:
+    """The identifier ``text`` names, None if it names none (cached: a store names the same few texts often)."""
+    try:
+        return parse_identifier(text)
+    except IdentifierError:
+        return None
+
+
 def _classify(text: str) -> tuple[str, str, str | None, str | None] | None:
     """``(kind, key, lot, item)``: L (lot), S (item, with its lot when its link has one), C (SSCC), G (a GTIN
-    with no lot); None when the text names none of them (``_Collector.ref`` and ``_sscc``)."""
+    with no lot); None when the text names none of them."""
     fast = quick_parse(text)
     if fast is not None:
         return _KIND[fast[0]], fast[1], fast[2], None
@@ -93,7 +137,7 @@ def _number(value: Any) -> str:
 
 
 def _party(parties: Any, kind: str, member: str) -> str:
-    """``facts._party``: the first entry of a source/destination list of the given type, as a COPY field."""
+    """The first entry of a source/destination list of the given type, as a COPY field."""
     if type(parties) is list:
         for p in parties:
             if type(p) is dict and p.get("type") == kind and type(v := p.get(member)) is str:
@@ -112,7 +156,8 @@ _REF = tuple[str, str, str, str, str]  # COPY fields: lot id, item, quantity, uo
 
 
 def _with_lot(refs: list[_REF]) -> list[_REF]:
-    """``facts._with_lot``: ``refs`` but those of a GTIN alone (which transformations do not keep)."""
+    """``refs`` but those of a GTIN alone (no edge can be drawn from or to one): transformations do not keep
+    them; a serialised item stays, its lot may be named by another event."""
     return [r for r in refs if r[0] is not NULL or r[1] is not NULL]
 
 
@@ -129,11 +174,31 @@ def _edges(ins: list[_REF], outs: list[_REF], tkey: str) -> list[str]:
 
 
 @dataclass(slots=True)
+class LotIds:
+    """The id of each lot an :class:`Extractor` meets, as COPY text: those ``known`` (by GTIN and lot), and for any
+    other the next one, from ``next_id`` on (:meth:`number`, which the C module calls too), listed in ``new``.
+
+    A rebuild starts from none, so lots are numbered 1, 2, ... in the order they are met; the incremental
+    projection from the ids its schema holds (:class:`~projections.lineage.projection.LineageProjection`)."""
+
+    known: dict[tuple[str, str], str] = field(default_factory=dict)
+    next_id: int = 1
+    new: list[tuple[str, str]] = field(default_factory=list)
+
+    def number(self, key: tuple[str, str]) -> str:
+        """A new id for the lot ``key`` (not ``known``), now known."""
+        lid = self.known[key] = str(self.next_id)
+        self.next_id += 1
+        self.new.append(key)
+        return lid
+
+
+@dataclass(slots=True)
 class Extractor:
     """Turns store rows into lineage rows, chunk by chunk; keeps what spans chunks (lots, items seen)."""
 
+    lot_ids: LotIds = field(default_factory=LotIds)
     _ids: dict[str, Any] = field(default_factory=dict)  # text → _classify(text), but for plain URNs
-    _lots: dict[tuple[str, str], tuple[str, list[str]]] = field(default_factory=dict)  # → (id, LGTIN texts)
     _lgtin: dict[str, str] = field(default_factory=dict)  # LGTIN text → its lot id, once registered
     _items: set[tuple[str, str]] = field(default_factory=set)  # (item, lot id) written so far
     native: bool = True  # use the C module where it is built (tests turn it off to compare)
@@ -148,8 +213,8 @@ class Extractor:
         if not (self.native and _native is not None):
             out = self._lines(data.decode().split("\n"))
             return {t: "".join(lines).encode() for t, lines in out.items()}
-        tables, deferred, rows, last = _native.chunk(data, self._ids, self._lgtin, self._lots, self._items,
-                                                     _classify, orjson.loads)
+        tables, deferred, rows, last = _native.chunk(data, self._ids, self._lgtin, self.lot_ids.known,
+                                                     self.lot_ids.number, self._items, _classify, orjson.loads)
         self.events += rows - len(deferred)
         out = self._lines([line.decode() for line in deferred])
         if rows:
@@ -172,24 +237,24 @@ class Extractor:
         return out
 
     def lots(self) -> tuple[str, str]:
-        """COPY text of ``lots`` (id, gtin, lot, identifiers) and ``lot_identifiers``, once every chunk is read."""
+        """COPY text of ``lots`` (id, gtin, lot, identifiers) of the lots this extractor numbered (:attr:`LotIds.new`),
+        and of ``lot_identifiers`` of every LGTIN text it met, once every chunk is read. (For a rebuild, every lot
+        and identifier.)"""
+        texts: dict[str, list[str]] = {}
+        for text, lid in self._lgtin.items():
+            texts.setdefault(lid, []).append(text)
         rows: list[str] = []
-        identifiers: list[str] = []
-        for (gtin, lot), (n, texts) in self._lots.items():
-            texts.sort()  # as rows_of / the projection keep them: sorted as Python sorts
-            rows.append(f"{n}\t{copy_text(gtin)}\t{copy_text(lot)}\t{copy_text(text_array(texts))}\n")
-            identifiers.extend(f"{n}\t{copy_text(t)}\n" for t in texts)
-        return "".join(rows), "".join(identifiers)
+        known = self.lot_ids.known
+        for gtin, lot in self.lot_ids.new:
+            n = known[gtin, lot]
+            own = sorted(texts.get(n, ()))  # as the lineage keeps them: in byte order
+            rows.append(f"{n}\t{copy_text(gtin)}\t{copy_text(lot)}\t{copy_text(text_array(own))}\n")
+        return "".join(rows), "".join(f"{lid}\t{copy_text(t)}\n" for t, lid in self._lgtin.items())
 
     # -- one event -----------------------------------------------------------------------------------------
 
-    def _lot(self, gtin: str, lot: str, text: str | None) -> str:
-        known = self._lots.get((gtin, lot))
-        if known is None:
-            known = self._lots[gtin, lot] = (str(len(self._lots) + 1), [])
-        if text is not None and text not in known[1]:
-            known[1].append(text)
-        return known[0]
+    def _lot(self, gtin: str, lot: str) -> str:
+        return self.lot_ids.known.get((gtin, lot)) or self.lot_ids.number((gtin, lot))
 
     def _kind(self, text: Any) -> Any:
         """``_classify(text)``, cached but for plain LGTIN URNs (most texts of a store), whose lot ids
@@ -206,7 +271,8 @@ class Extractor:
         return c
 
     def _refs(self, epcs: Any, quantities: Any, ilmd: str | None, items: dict[str, str]) -> list[_REF]:
-        """``_Collector.refs``: the lot content named by an EPC list then a quantity list (SSCCs name none)."""
+        """The lot content named by an EPC list then a quantity list, lot-less lines included (SSCCs name
+        none)."""
         out: list[_REF] = []
         if type(epcs) is list:
             for text in epcs:
@@ -223,8 +289,9 @@ class Extractor:
         return out
 
     def _ref(self, text: Any, qty: str, uom: str, ilmd: str | None, items: dict[str, str]) -> _REF | None:
-        """``_Collector.ref``: an LGTIN names its lot (its id kept per text); an SGTIN its lot from its link,
-        else the ILMD's."""
+        """The lot content an EPC or epcClass names: an LGTIN names its lot (its id kept per text, the text an
+        identifier of the lot); an SGTIN its lot from its link, else the ILMD's (then the item is the lot's), or
+        none (a lot-less line of its GTIN); a GTIN alone, a lot-less line."""
         if type(text) is str and (lid := self._lgtin.get(text)) is not None:
             return lid, NULL, qty, uom, NULL
         c = self._kind(text)
@@ -232,14 +299,14 @@ class Extractor:
             return None
         kind, gtin, lot, item = c
         if kind == "L":
-            lid = self._lgtin[text] = self._lot(gtin, lot, text)
+            lid = self._lgtin[text] = self._lot(gtin, lot)
             return lid, NULL, qty, uom, NULL
         if kind == "S":
             lot = lot if lot is not None else ilmd
             qty = "1" if qty is NULL else qty
             if lot is None:
                 return NULL, copy_text(item), qty, uom, gtin
-            lid = self._lot(gtin, lot, None)
+            lid = self._lot(gtin, lot)
             items[item] = lid
             return lid, copy_text(item), qty, uom, NULL
         if kind == "G":
@@ -253,14 +320,14 @@ class Extractor:
         return c[1] if c is not None and c[0] == "C" else None
 
     def _ssccs(self, texts: Any) -> tuple[str, ...]:
-        """``facts._ssccs``: the distinct SSCCs an EPC list names, in order (anything but a list names none)."""
+        """The distinct SSCCs an EPC list names, in order (anything but a list names none)."""
         if type(texts) is not list:
             return ()
         return tuple(dict.fromkeys(s for e in texts if (s := self._sscc(e)) is not None))
 
     def _event(self, out: dict[str, list[str]], position: str, key: str, decl: bool, etype: str, event_id: str,
                event_time: str, tz: str, body: Any) -> None:
-        """``facts_of`` and ``rows_of`` (``declaration_of`` for an error declaration) for one stored row;
+        """The rows of one stored row: an error declaration's retraction, or an event's rows;
         ``key``, ``event_id``, ``event_time`` and ``tz`` arrive as COPY fields and leave as they came."""
         if type(body) is not dict:
             body = {}
@@ -314,14 +381,14 @@ class Extractor:
             self._refs(get("epcList"), get("quantityList"), ilmd, items)
             self._refs(get("childEPCs"), get("childQuantityList"), ilmd, items)
         out["lineage_events"].append(f"{key}\t{tkey}\n")
-        for item, lid in items.items():  # facts.items: per event the last reference of an item wins
+        for item, lid in items.items():  # per event the last reference of an item wins
             if (item, lid) not in self._items:
                 self._items.add((item, lid))
                 out["items"].append(f"{copy_text(item)}\t{lid}\n")
 
     def _movement(self, out: dict[str, list[str]], ev: str, key: str, body: dict[str, Any], location: str,
                   lines: list[_REF], ssccs: tuple[str, ...], parent: str | None) -> None:
-        """``facts._movement``: receipts (sourceList) and shipments (destinationList) that move something
+        """Receipts (sourceList) and shipments (destinationList) that move something
         (``ssccs`` distinct, as :meth:`_ssccs` gives them); ``ev`` is the event's key, id, time and offset as COPY
         fields, the first columns of its row."""
         step = body.get("bizStep")

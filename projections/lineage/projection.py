@@ -1,137 +1,58 @@
-"""The lineage projection: event-store rows → lineage tables, incrementally or in bulk.
+"""The incremental lineage projection: event-store rows → lineage tables, batch by batch, as the projector runs it.
 
-Incremental (:class:`LineageProjection`, run by the projector): each batch inserts its facts, records its
-retractions, and rebuilds the edges of every transformation the batch touched: transformations with new
+Each batch's rows become lineage rows by the one definition rebuilds use too (:mod:`projections.lineage.extract`,
+over the bodies the projector read), with the lot ids of the schema (:meth:`LineageProjection._extract`), and are
+COPYed in. Then the batch rebuilds the edges of every transformation it touched: transformations with new
 inputs/outputs, transformations of events retracted now, and transformations whose serialised items just had
-their lot revealed. An edge set rebuilt from all current facts of a transformation does not depend on the
-order those facts arrived in, and a retraction that arrives before its event still applies, because edges
-and all reads exclude retracted events by joining ``retractions``.
+their lot revealed. An edge set rebuilt from all current facts of a transformation does not depend on the order
+those facts arrived in, and a retraction that arrives before its event still applies, because edges and all
+reads exclude retracted events by joining ``retractions``.
 
-Bulk (:class:`BulkLoader`, used by rebuilds): the same rules run over the stored JSON bodies as parsed, without
-the model (:mod:`projections.lineage.extract`), and the rows are COPYed into bare tables
-(:mod:`projections.lineage.bulk`); then all edges are derived in one statement and indexes built, on two
-connections; the incremental projection then carries on from the bulk checkpoint.
+A redelivered event adds nothing: the events ``lineage_events`` already holds are left out before the
+extraction, and what another event may have written already (:data:`MERGED`) is inserted but for the rows the
+table holds.
+
+Rebuilds (:mod:`projections.lineage.replay`) bulk-load a fresh schema (:class:`~projections.lineage.bulk.BulkLoader`)
+and then carry on with this projection from the bulk checkpoint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import codecs
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import structlog
 from psycopg2.extras import execute_values
-from sqlalchemy.engine import Engine
 
-from projections.framework import StoreRow, quote_ident, transaction
-from projections.lineage import bulk
+from projections.framework import StoreRow, quote_ident
 from projections.lineage.ddl import ANALYZED, TABLES, create_indexes, create_tables
-from projections.lineage.facts import Declaration, EventFacts, declaration_of, facts_of
-from projections.lineage.rows import TableRows, event_row, rows_of
-from schemas.epcis.identifiers import LotKey
-from schemas.formats.jsonld import event_from_json, loads
-from store.gcpolicy import collector_paused
+from projections.lineage.edges import DIRTY, edges_sql, stale_edges_sql
+from projections.lineage.extract import Extractor, LotIds, store_text
+from store.pgcopy import copy_from
 
 log = structlog.get_logger("lotline.projections.lineage")
 
 NAME = "lineage"
 LIVE_SCHEMA = "lineage"
 
-_UNIQUE = {"lot_identifiers", "items", "lineage_events", "retractions", "movements"}
-"""Tables with a unique index: redelivered facts are dropped there (ON CONFLICT DO NOTHING)."""
+MERGED = ("items", "lot_identifiers", "retractions")
+"""Tables whose rows another event may have written already (an item's lot, a lot's identifier, a declaration
+delivered again): COPYed into a temporary table of the session, then inserted but for the rows the table holds.
+The other tables get rows of events not projected before only, COPYed straight in; ``lot_edges`` are derived
+(:mod:`projections.lineage.edges`)."""
+
+_TEMPORARY = "; ".join(f"CREATE TEMPORARY TABLE IF NOT EXISTS lineage_{t} ({TABLES[t]}) ON COMMIT DELETE ROWS"
+                       for t in MERGED)
 
 
-def parse_rows(rows: Sequence[StoreRow]) -> tuple[list[EventFacts], list[Declaration]]:
-    """Facts of the ordinary events and the retractions of the error declarations among ``rows``."""
-    facts: list[EventFacts] = []
-    decls: list[Declaration] = []
-    for row in rows:
-        event = event_from_json(loads(row.body))
-        if row.is_declaration:
-            decls.append(declaration_of(row.event_key, row.position, event))
-            log.info("event retracted", event_key=row.event_key, position=row.position,
-                     reason=event.error_declaration.reason if event.error_declaration else None)
-        else:
-            facts.append(facts_of(row.event_key, row.position, event))
-    return facts, decls
-
-
-def _lot_keys(facts: Iterable[EventFacts]) -> set[LotKey]:
-    keys: set[LotKey] = set()
-    for f in facts:
-        keys.update(f.lots)
-        keys.update(f.items.values())
-    return keys
-
-
-DIRTY = "t.tkey = ANY(%(k)s)"
-"""The transformations :func:`edges_sql` derives in a batch of the incremental projection: the keys ``%(k)s``."""
-
-
-def edges_sql(schema: str, *, keys: str) -> str:
-    """The statement deriving ``lot_edges`` from non-retracted transformation facts, of the transformations that
-    ``keys``, a condition on ``t.tkey``, selects (:data:`DIRTY`, or those a rebuild's extraction left)."""
-    s = quote_ident(schema)
-    # io is inlined into both sides of the join: materialised, it has no statistics, and a rebuild's plan
-    # took 0.5% of its rows per role and merge-joined 1M text keys sorted on disk (1M events: 5.9 s, now 3.7 s)
-    return (
-        f"WITH io AS NOT MATERIALIZED (SELECT t.tkey, t.role, coalesce(t.lot_id, i.lot_id) AS lot_id "
-        f" FROM {s}.transformation_io t LEFT JOIN {s}.items i ON t.lot_id IS NULL AND i.item = t.item "
-        f" WHERE {keys} AND NOT EXISTS (SELECT 1 FROM {s}.retractions r WHERE r.event_key = t.event_key)) "
-        f"INSERT INTO {s}.lot_edges (src, dst, tkey) "
-        f"SELECT DISTINCT a.lot_id, b.lot_id, a.tkey FROM io a JOIN io b ON b.tkey = a.tkey AND b.role = 'out' "
-        f"WHERE a.role = 'in' AND a.lot_id IS NOT NULL AND b.lot_id IS NOT NULL ON CONFLICT DO NOTHING"
-    )  # (a rebuild runs it before lot_edges has an index: nothing to conflict with, nothing checked)
-
-
-def stale_edges_sql(schema: str) -> str:
-    """The statement deleting every edge of the transformations ``%(k)s``, before :func:`edges_sql` derives them
-    again. By lot_edges_fwd rather than an index on tkey of its own (a sixth of a rebuild's index work): an
-    edge runs from the lot of one of its transformation's inputs, and every input it was derived from is still
-    in transformation_io (facts and items are only ever added), so the inputs of the keys find them all."""
-    s = quote_ident(schema)
-    return (f"DELETE FROM {s}.lot_edges e USING (SELECT DISTINCT coalesce(t.lot_id, i.lot_id) AS src, t.tkey "
-            f" FROM {s}.transformation_io t LEFT JOIN {s}.items i ON t.lot_id IS NULL AND i.item = t.item "
-            f" WHERE t.tkey = ANY(%(k)s) AND t.role = 'in') x WHERE e.src = x.src AND e.tkey = x.tkey")
-
-
-class LotIds:
-    """(GTIN, lot) → integer id, cached; new ids are handed out under the projection's lock."""
-
-    def __init__(self) -> None:
-        self.ids: dict[LotKey, int] = {}
-        self.next_id: int | None = None
-
-    def clear(self) -> None:
-        self.ids.clear()
-        self.next_id = None
-
-    def resolve(self, cur: Any, schema: str, keys: set[LotKey]) -> None:
-        missing = [k for k in keys if k not in self.ids]
-        if not missing:
-            return
-        s = quote_ident(schema)
-        found = execute_values(
-            cur, f"SELECT l.id, l.gtin, l.lot FROM {s}.lots l JOIN (VALUES %s) v(gtin, lot) USING (gtin, lot)",
-            [(k.gtin, k.lot) for k in missing], fetch=True)
-        for lid, gtin, lot in found:
-            self.ids[LotKey(gtin, lot)] = int(lid)
-        new = [k for k in missing if k not in self.ids]
-        if not new:
-            return
-        if self.next_id is None:
-            cur.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {s}.lots")
-            self.next_id = int(cur.fetchone()[0])
-        rows = []
-        for k in sorted(new):
-            self.ids[k] = self.next_id
-            rows.append((self.next_id, k.gtin, k.lot))
-            self.next_id += 1
-        execute_values(cur, f"INSERT INTO {s}.lots (id, gtin, lot) VALUES %s", rows, page_size=len(rows))
-        for k in new:
-            log.debug("lot seen", lot=str(k), lot_id=self.ids[k])
-
-    def __call__(self, key: LotKey) -> int:
-        return self.ids[key]
+def _first_fields(text: bytes) -> list[str]:
+    """The first field of every line of COPY text, as the value it stands for."""
+    out = []
+    for line in text.decode().splitlines():
+        field = line.split("\t", 1)[0]
+        out.append(field if "\\" not in field else codecs.escape_decode(field.encode())[0].decode())
+    return out
 
 
 class LineageProjection:
@@ -140,7 +61,7 @@ class LineageProjection:
     name = NAME
 
     def __init__(self) -> None:
-        self.lot_ids = LotIds()
+        self.lot_ids = LotIds()  # the lots met so far, with their ids in the schema
 
     @property
     def analyzed_columns(self) -> Mapping[str, tuple[str, ...]]:
@@ -152,33 +73,47 @@ class LineageProjection:
         create_indexes(cur, schema)
 
     def forget(self) -> None:
-        self.lot_ids.clear()
+        self.lot_ids = LotIds()
 
-    def prepare(self, rows: Sequence[StoreRow]) -> tuple[list[EventFacts], list[Declaration]]:
-        """The facts of ``rows`` (:func:`parse_rows`: pure, so the projector may run it ahead of the batch)."""
-        return parse_rows(rows)
+    def prepare(self, rows: Sequence[StoreRow]) -> bytes:
+        """``rows`` as the COPY text the extraction reads (:func:`~projections.lineage.extract.store_text`: pure,
+        so the projector may run it ahead of the batch)."""
+        return store_text(rows)
 
     def apply(self, cur: Any, schema: str, rows: Sequence[StoreRow]) -> None:
         self.apply_prepared(cur, schema, rows, self.prepare(rows))
 
     def apply_prepared(self, cur: Any, schema: str, rows: Sequence[StoreRow], prepared: object) -> None:
-        facts, decls = cast(tuple[list[EventFacts], list[Declaration]], prepared)
-        facts = self._fresh(cur, schema, facts)
-        self.lot_ids.resolve(cur, schema, _lot_keys(facts))
-        table_rows = rows_of(facts, decls, self.lot_ids)
-        table_rows.rows.pop("lineage_events", None)  # registered by _fresh
-        identifiers = table_rows.rows.pop("lot_identifiers", [])
-        insert_rows(cur, schema, table_rows)
-        self._identifiers(cur, schema, identifiers)
-        dirty = {io.tkey for f in facts for io in f.io}
         s = quote_ident(schema)
-        retracted = [d.event_key for d in decls]
+        data = cast(bytes, prepared)
+        keys = [r.event_key for r in rows if not r.is_declaration]
+        cur.execute(f"SELECT event_key FROM {s}.lineage_events WHERE event_key = ANY(%s)", (keys,))
+        if done := {r[0] for r in cur.fetchall()}:  # projected before: a redelivery adds nothing
+            data = store_text(r for r in rows if r.is_declaration or r.event_key not in done)
+        first_new = self._next_id(cur, schema)
+        extractor, tables = self._extract(cur, schema, data, first_new)
+        lots, identifiers = extractor.lots()
+        for table, text in (("lots", lots.encode()), *tables.items()):
+            if text and table not in MERGED and table != "lot_edges":
+                copy_from(cur, f"COPY {s}.{table} FROM STDIN", text)
+        if any(tables[t] for t in ("items", "retractions")) or identifiers:
+            cur.execute(_TEMPORARY)
+        self._merge(cur, schema, "items", tables["items"])
+        self._merge(cur, schema, "retractions", tables["retractions"])
+        changed = sorted({r[0] for r in self._merge(cur, schema, "lot_identifiers", identifiers.encode(), "lot_id")
+                          if r[0] < first_new})  # (a new lot's row has them all)
+        if changed:  # lots with new identifiers: their denormalised ``lots.identifiers``
+            cur.execute(f"UPDATE {s}.lots l SET identifiers = ARRAY(SELECT i.identifier FROM {s}.lot_identifiers i "
+                        "WHERE i.lot_id = l.id ORDER BY i.identifier) WHERE l.id = ANY(%s)", (changed,))
+        dirty = set(_first_fields(tables["transformation_io"]))
+        retracted = [r.event_key for r in rows if r.is_declaration]
+        for key in retracted:
+            log.info("event retracted", event_key=key)
         if retracted:
             cur.execute(f"SELECT DISTINCT tkey FROM {s}.lineage_events WHERE event_key = ANY(%s) AND tkey IS NOT NULL",
                         (retracted,))
             dirty.update(r[0] for r in cur.fetchall())
-        items = [r[0] for r in table_rows.get("items")]
-        if items:
+        if items := _first_fields(tables["items"]):
             cur.execute(f"SELECT DISTINCT tkey FROM {s}.transformation_io WHERE item = ANY(%s)", (items,))
             dirty.update(r[0] for r in cur.fetchall())
         if dirty:
@@ -186,83 +121,44 @@ class LineageProjection:
             cur.execute(stale_edges_sql(schema), {"k": keys})
             cur.execute(edges_sql(schema, keys=DIRTY), {"k": keys})
 
+    @staticmethod
+    def _next_id(cur: Any, schema: str) -> int:
+        """The id of the next new lot (the schema's highest and one; read every batch, as another projector
+        process may have added lots since)."""
+        cur.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {quote_ident(schema)}.lots")
+        return int(cur.fetchone()[0])
+
+    def _extract(self, cur: Any, schema: str, data: bytes, first_new: int) -> tuple[Extractor, dict[str, bytes]]:
+        """The extraction of ``data`` with the schema's lot ids: those met before (:attr:`lot_ids`), and for any
+        other lot the id the schema holds, else a new one from ``first_new`` on. Which of the lots the extraction
+        met for the first time the schema holds is asked once it has run; if any, it runs again knowing them."""
+        ids = self.lot_ids
+        ids.next_id, ids.new = first_new, []
+        extractor = Extractor(ids)
+        tables = extractor.chunk(data)
+        if not ids.new:
+            return extractor, tables
+        found = execute_values(cur, f"SELECT l.gtin, l.lot, l.id FROM {quote_ident(schema)}.lots l "
+                                    "JOIN (VALUES %s) v(gtin, lot) USING (gtin, lot)", ids.new, fetch=True,
+                               page_size=len(ids.new))
+        if not found:
+            return extractor, tables
+        for key in ids.new:
+            del ids.known[key]
+        ids.known.update(((gtin, lot), str(lid)) for gtin, lot, lid in found)
+        ids.next_id, ids.new = first_new, []
+        extractor = Extractor(ids)
+        return extractor, extractor.chunk(data)
 
     @staticmethod
-    def _identifiers(cur: Any, schema: str, rows: list[tuple[Any, ...]]) -> None:
-        """Record identifiers seen and refresh the denormalised ``lots.identifiers`` of lots with new ones."""
-        if not rows:
-            return
-        s = quote_ident(schema)
-        new = execute_values(cur, f"INSERT INTO {s}.lot_identifiers (lot_id, identifier) VALUES %s "
-                                  "ON CONFLICT DO NOTHING RETURNING lot_id", rows, fetch=True, page_size=len(rows))
-        changed = sorted({r[0] for r in new})
-        if changed:
-            cur.execute(f"UPDATE {s}.lots l SET identifiers = ARRAY(SELECT i.identifier FROM {s}.lot_identifiers i "
-                        "WHERE i.lot_id = l.id ORDER BY i.identifier) WHERE l.id = ANY(%s)", (changed,))
+    def _merge(cur: Any, schema: str, table: str, text: bytes, returning: str | None = None) -> list[tuple[Any, ...]]:
+        """Insert the rows of COPY ``text`` into ``table`` (one of :data:`MERGED`) but those it holds; returns the
+        ``returning`` column of the rows inserted."""
+        if not text:
+            return []
+        copy_from(cur, f"COPY pg_temp.lineage_{table} FROM STDIN", text)
+        cur.execute(f"WITH batch AS (DELETE FROM pg_temp.lineage_{table} RETURNING *) "
+                    f"INSERT INTO {quote_ident(schema)}.{table} SELECT * FROM batch ON CONFLICT DO NOTHING"
+                    + (f" RETURNING {returning}" if returning else ""))
+        return cur.fetchall() if returning else []
 
-    @staticmethod
-    def _fresh(cur: Any, schema: str, facts: list[EventFacts]) -> list[EventFacts]:
-        """Register the events and keep the facts of those not projected before (a redelivery adds nothing)."""
-        if not facts:
-            return facts
-        s = quote_ident(schema)
-        rows = [event_row(f) for f in facts]
-        new = execute_values(cur, f"INSERT INTO {s}.lineage_events VALUES %s ON CONFLICT DO NOTHING "
-                                  "RETURNING event_key", rows, fetch=True, page_size=len(rows))
-        fresh = {r[0] for r in new}
-        return [f for f in facts if f.event_key in fresh]
-
-
-def insert_rows(cur: Any, schema: str, table_rows: TableRows) -> None:
-    """INSERT every row; tables with a unique key ignore rows they already hold."""
-    s = quote_ident(schema)
-    for table, rows in table_rows.rows.items():
-        if not rows:
-            continue
-        conflict = " ON CONFLICT DO NOTHING" if table in _UNIQUE else ""
-        cols = ", ".join(c.split()[0] for c in _columns(table))
-        execute_values(cur, f"INSERT INTO {s}.{table} ({cols}) VALUES %s{conflict}", rows, page_size=1000)
-
-
-def _columns(table: str) -> list[str]:
-    return [c.strip() for c in _split_columns(TABLES[table])]
-
-
-def _split_columns(spec: str) -> list[str]:
-    # column specs contain no commas inside types except none here; keep it explicit and simple
-    return [part for part in spec.split(",") if part.strip()]
-
-
-
-
-class BulkLoader:
-    """Builds a fresh schema from the store (:mod:`projections.lineage.bulk`): the store read in chunks, its rows
-    extracted by the client and COPYed into bare tables, then edges, indexes and statistics on two connections.
-
-    Nothing reads the schema before the caller renames it into place, so its intermediate commits are never
-    seen; a build that fails is dropped, and one whose process died is left for ``drop_stale_builds``.
-    """
-
-    def __init__(self, schema: str) -> None:
-        self.schema = schema
-
-    def load(self, engine: Engine, until: int, progress: bulk.Progress | None = None,
-             chunk: int | None = None) -> tuple[int, int]:
-        """Build the schema from store positions 1..until, read ``chunk`` rows at a time (default
-        ``bulk.CHUNK``); returns (rows read, last position read)."""
-        try:
-            # The extraction builds a dict, a list or a tuple for every event, lot and identifier, none in a
-            # cycle; with the cyclic collector running, its passes over the growing state took a quarter of
-            # the extraction's time (docs/performance.md, "Rebuild"). Paused here, the state is freed before
-            # it runs again.
-            with collector_paused():
-                read = bulk.load(engine, self.schema, until, progress, chunk)
-            bulk.finish(engine, self.schema, ANALYZED)
-        except BaseException:
-            with transaction(engine) as cur:
-                cur.execute(f"DROP SCHEMA IF EXISTS {quote_ident(self.schema)} CASCADE")
-            raise
-        return read
-
-
-assert sorted(t for lane in bulk.LANES for t in lane) == sorted(TABLES), "each table in one lane"

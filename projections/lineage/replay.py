@@ -49,8 +49,9 @@ from projections.framework import (
     transaction,
     write_checkpoint,
 )
+from projections.lineage.bulk import BulkLoader
 from projections.lineage.ddl import LAYOUT, layout_of
-from projections.lineage.projection import LIVE_SCHEMA, NAME, BulkLoader, LineageProjection
+from projections.lineage.projection import LIVE_SCHEMA, NAME, LineageProjection
 from store import reads
 
 log = structlog.get_logger("lotline.replay")
