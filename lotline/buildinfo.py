@@ -16,7 +16,7 @@ NATIVE_MODULES: dict[str, str] = {
     "Avro decoder": "schemas.avro._avro_native",
     "wire record check and row": "schemas.formats._wire_native",
     "store COPY rows and hash chain": "store._rows_native",
-    "lineage extraction for rebuilds": "projections.lineage._extract_native",
+    "lineage extraction (projector and rebuilds)": "projections.lineage._extract_native",
 }
 """What each compiled module does, and its import name."""
 
