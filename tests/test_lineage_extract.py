@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
