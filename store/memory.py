@@ -25,6 +25,7 @@ from store.port import (
     StoreStats,
     VerifyResult,
     classify,
+    pages,
     row_hash,
     verify_chain,
 )
@@ -86,16 +87,7 @@ class InMemoryEventStore:
 
     def stream(self, after: int = 0, until: int | None = None, chunk: int = STREAM_CHUNK
                ) -> Iterator[list[StoredEvent]]:
-        if chunk < 1:
-            raise ValueError(f"chunk must be positive, not {chunk}")
-        end = self.head() if until is None else until
-        while after < end:
-            with self._lock:
-                rows = self._rows[after:min(after + chunk, end)]
-            if not rows:
-                return
-            yield rows
-            after = rows[-1].position
+        return pages(self.read, after, self.head() if until is None else until, chunk)
 
     def position_at(self, when: datetime) -> int:
         with self._lock:  # record times never decrease along the positions: bisect them

@@ -143,6 +143,21 @@ STREAM_CHUNK = 10_000
 default read, ``projections.lineage.bulk.CHUNK``, is the same)."""
 
 OffsetKey = tuple[str, int]  # (topic, partition)
+
+
+def pages(read: Callable[[int, int], list[StoredEvent]], after: int, until: int, chunk: int
+          ) -> Iterator[list[StoredEvent]]:
+    """Rows with ``after < position <= until``, ``chunk`` at a time, by ``read(after, limit)`` (an adapter's
+    :meth:`EventStore.read`): the one paging loop of every adapter's :meth:`EventStore.stream` and walk of the
+    chain. Stops early at an empty page (a store shorter than ``until``)."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be positive, not {chunk}")
+    while after < until:
+        rows = read(after, min(chunk, until - after))
+        if not rows:
+            return
+        yield rows
+        after = rows[-1].position
 BeforeCommit = Callable[[list[Rejected]], None]
 
 

@@ -39,6 +39,7 @@ from store.port import (
     chain_link,
     classify,
     hash_tail,
+    pages,
     verify_chain,
 )
 from store.reads import EVENT_COLUMNS as EVENT_COLUMNS
@@ -216,9 +217,8 @@ class PostgresEventStore:
             return {int(p): int(o) for p, o in rows}
 
     def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
-        with self.engine.connect() as conn:
-            rows = conn.exec_driver_sql(READ, {"after": after, "limit": limit})
-            return [reads.stored(r) for r in rows]
+        rows: list[StoredEvent] = self._read(partial(reads.read_events, after=after, limit=limit))
+        return rows
 
     def head(self) -> int:
         return int(self._read(reads.head))
@@ -228,17 +228,8 @@ class PostgresEventStore:
 
     def stream(self, after: int = 0, until: int | None = None, chunk: int = STREAM_CHUNK
                ) -> Iterator[list[StoredEvent]]:
-        """Pages of :data:`~store.reads.READ_UNTIL`, each on a connection of its own (nothing is held open
-        between chunks)."""
-        if chunk < 1:
-            raise ValueError(f"chunk must be positive, not {chunk}")
-        end = self.head() if until is None else until
-        while after < end:
-            rows: list[StoredEvent] = self._read(partial(reads.read_events, after=after, limit=chunk, until=end))
-            if not rows:
-                return
-            yield rows
-            after = rows[-1].position
+        """Pages of :meth:`read`, each on a connection of its own (nothing is held open between chunks)."""
+        return pages(self.read, after, self.head() if until is None else until, chunk)
 
     def copy_stream(self, columns: str | Sequence[str], after: int = 0, until: int | None = None,
                     chunk: int = STREAM_CHUNK) -> Iterator[bytes]:
@@ -285,16 +276,8 @@ class PostgresEventStore:
             raw.close()
 
     def verify(self) -> VerifyResult:
-        return verify_chain(self._scan())
-
-    def _scan(self, batch: int = 5000) -> Iterator[StoredEvent]:
-        after = 0
-        while True:
-            rows = self.read(after, batch)
-            if not rows:
-                return
-            yield from rows
-            after = rows[-1].position
+        """Walk the chain 5,000 rows a page, to the last row there is (rows appended meanwhile included)."""
+        return verify_chain(row for page in pages(self.read, 0, reads.UNBOUNDED, 5000) for row in page)
 
 
 def _one(cur: Any) -> Any:

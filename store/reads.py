@@ -45,10 +45,6 @@ READ = _SELECT + " WHERE position > %(after)s AND position <= %(after)s + %(limi
 As ``ORDER BY position LIMIT n`` a store without statistics sorted every later row for each page, which made
 ``store verify`` quadratic (the projector's read, :data:`READ_BODIES`, had the same fault)."""
 
-READ_UNTIL = (_SELECT + " WHERE position > %(after)s AND position <= least(%(until)s, %(after)s + %(limit)s)"
-              " ORDER BY position")
-""":data:`READ` bounded above by ``until`` as well."""
-
 READ_BODIES = ("SELECT position, recorded_at, event_key, is_declaration, body::text, event_type, event_id, event_time,"
                " event_tz_offset FROM events "
                "WHERE position > %(after)s AND position <= least(%(until)s, %(after)s + %(limit)s) ORDER BY position")
@@ -103,9 +99,9 @@ def count(cur: Any) -> int:
     return int(cur.fetchone()[0])
 
 
-def read_events(cur: Any, after: int, limit: int, until: int = UNBOUNDED) -> list[StoredEvent]:
-    """Rows with ``after < position <= min(until, after + limit)`` in position order."""
-    cur.execute(READ_UNTIL, {"after": after, "limit": limit, "until": until})
+def read_events(cur: Any, after: int, limit: int) -> list[StoredEvent]:
+    """Rows with ``after < position <= after + limit`` in position order (:data:`READ`)."""
+    cur.execute(READ, {"after": after, "limit": limit})
     return [stored(r) for r in cur.fetchall()]
 
 

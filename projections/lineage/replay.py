@@ -120,19 +120,19 @@ REBUILDING = "rebuild"
 
 
 @contextlib.contextmanager
-def exclusive(engine: Engine, schema: str) -> Iterator[None]:
-    """Hold the session advisory lock ``(LOCK_NAMESPACE, lock_key(schema, REBUILDING))`` while the block runs,
-    waiting for it if another build of ``schema`` holds it: two ``lotline replay`` at once run one after the
-    other instead of both at once (each would have swapped its build in, and the first's work been thrown
-    away). A session lock, on a connection of its own, because a build spans many transactions; PostgreSQL
-    releases it if the process dies."""
+def _session_locks(engine: Engine, keys: list[int], waiting: str | None = None, **about: str) -> Iterator[None]:
+    """Hold the session advisory locks ``(LOCK_NAMESPACE, key)`` of ``keys`` while the block runs, waiting for any
+    that another session holds (logged as ``waiting`` with ``about``, when given). Session locks, on a connection
+    of their own, because a build spans many transactions; PostgreSQL releases them if the process dies."""
     raw = engine.raw_connection()
     try:
         cur: Any = raw.cursor()
-        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(schema, REBUILDING)))
-        if not cur.fetchone()[0]:
-            log.info("another build of this schema is running; waiting for it", schema=schema)
-            cur.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(schema, REBUILDING)))
+        for key in keys:
+            cur.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, key))
+            if not cur.fetchone()[0]:
+                if waiting is not None:
+                    log.info(waiting, **about)
+                cur.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, key))
         raw.commit()
         yield
     finally:
@@ -143,29 +143,26 @@ def exclusive(engine: Engine, schema: str) -> Iterator[None]:
         finally:
             raw.close()
 
+
+def exclusive(engine: Engine, schema: str) -> contextlib.AbstractContextManager[None]:
+    """Hold the session advisory lock ``(LOCK_NAMESPACE, lock_key(schema, REBUILDING))`` while the block runs,
+    waiting for it if another build of ``schema`` holds it: two ``lotline replay`` at once run one after the
+    other instead of both at once (each would have swapped its build in, and the first's work been thrown
+    away)."""
+    return _session_locks(engine, [lock_key(schema, REBUILDING)],
+                          "another build of this schema is running; waiting for it", schema=schema)
+
+
 _BUILD_SCHEMAS = ("lineage\\_build\\_%", "lineage\\_old\\_%", "lineage\\_asofbuild\\_%")
 
 
-@contextlib.contextmanager
-def building(engine: Engine, *schemas: str) -> Iterator[None]:
+def building(engine: Engine, *schemas: str) -> contextlib.AbstractContextManager[None]:
     """Hold a session advisory lock on each schema name a build is going to create, while it runs.
 
     :func:`drop_stale_builds` drops only the schemas whose lock nobody holds: a build whose process died
     (PostgreSQL ends the session and its locks with it), never one that another replay is running.
     """
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        for schema in schemas:
-            cur.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, lock_key(schema, BUILDING)))
-        raw.commit()
-        yield
-    finally:
-        try:
-            raw.cursor().execute("SELECT pg_advisory_unlock_all()")  # the connection goes back to the pool
-            raw.commit()
-        finally:
-            raw.close()
+    return _session_locks(engine, [lock_key(schema, BUILDING) for schema in schemas])
 
 
 def drop_stale_builds(engine: Engine) -> list[str]:
