@@ -39,9 +39,9 @@ def missing_native() -> list[str]:
     return missing
 
 
-def version_line() -> str:
-    """``lotline X.Y.Z, fast path: ...``, naming the active path."""
-    missing = missing_native()
+def version_line(missing: list[str] | None = None) -> str:
+    """``lotline X.Y.Z, fast path: ...``, naming the active path (``missing``: :func:`missing_native`, if known)."""
+    missing = missing_native() if missing is None else missing
     if not missing:
         path = "compiled (C: " + ", ".join(NATIVE_MODULES) + ")"
     else:
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lotline.buildinfo", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 unless every compiled module imports")
     args = parser.parse_args(argv)
-    print(version_line())
     missing = missing_native()
+    print(version_line(missing))
     if args.check and missing:
         print("error: the compiled fast path is not built: " + "; ".join(missing), file=sys.stderr)
         return 1

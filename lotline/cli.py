@@ -95,7 +95,7 @@ def store_stats(c: Context) -> None:
     """Counts of stored events by type."""
     from lotline.report import store_summary
 
-    click.echo(store_summary(c.runtime(kafka=False).engine))
+    click.echo(store_summary(c.runtime(kafka=False).store.stats()))
 
 
 @main.command()

@@ -69,7 +69,7 @@ def run_demo(rt: Runtime, n_events: int = 3000, seed: int = 7, console: Console 
     delivered = publish_bakery(rt, n_events, seed, console)
     ingest_all(rt, delivered, console)
     elapsed = time.monotonic() - started
-    console.print(store_table(rt.engine))
+    console.print(store_table(rt.store.stats()))
     console.print(sample_table(rt))
     check = rt.store.verify()
     console.print(f"hash chain: {'intact' if check.ok else 'BROKEN: ' + str(check.problem)} over {check.rows} rows")

@@ -6,14 +6,13 @@ import io
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import Engine
 
-from store.postgres import PostgresEventStore
+from store.port import StoreStats
 
 
-def store_table(engine: Engine) -> Table:
-    """A table of stored events per type and business step, with declarations and lots touched."""
-    stats = PostgresEventStore(engine).stats()
+def store_table(stats: StoreStats) -> Table:
+    """A table of stored events per type and business step, with declarations and lots touched (any adapter's
+    :meth:`~store.port.EventStore.stats`)."""
     table = Table(title=f"Event store: {stats.head} events, {stats.lots} distinct lots")
     for col in ("event type", "bizStep", "events", "error declarations", "first eventTime", "last eventTime"):
         table.add_column(col)
@@ -23,8 +22,8 @@ def store_table(engine: Engine) -> Table:
     return table
 
 
-def store_summary(engine: Engine) -> str:
+def store_summary(stats: StoreStats) -> str:
     """:func:`store_table` rendered to text."""
     buf = io.StringIO()
-    Console(width=160, file=buf).print(store_table(engine))
+    Console(width=160, file=buf).print(store_table(stats))
     return buf.getvalue()
