@@ -147,12 +147,12 @@ def _parse_time(text: str | None, option: str) -> datetime | None:
 def export(time_from: str | None, time_to: str | None, types: tuple[str, ...], biz_steps: tuple[str, ...],
            lots: tuple[str, ...], no_declarations: bool, output: str) -> None:
     """Write stored events as one EPCIS 2.0 JSON-LD document, in store order."""
-    from projections.export import ExportFilter, export_document
+    from projections.export import export_document, export_filter
     from schemas.epcis.errors import IdentifierError
 
     try:
-        flt = ExportFilter.of(time_from=_parse_time(time_from, "--from"), time_to=_parse_time(time_to, "--to"),
-                              types=types, biz_steps=biz_steps, lots=lots, include_declarations=not no_declarations)
+        flt = export_filter(time_from=_parse_time(time_from, "--from"), time_to=_parse_time(time_to, "--to"),
+                            types=types, biz_steps=biz_steps, lots=lots, include_declarations=not no_declarations)
     except IdentifierError as exc:
         raise click.BadParameter(str(exc), param_hint="--lot") from None
     rt = current_context().runtime(kafka=False)

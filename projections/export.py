@@ -30,35 +30,15 @@ from store import reads
 from store.port import EventFilter
 
 
-@dataclass(frozen=True, slots=True)
-class ExportFilter:
-    """Which stored events to export. Empty tuples and ``None`` mean "no restriction".
-
-    ``time_from`` is inclusive and ``time_to`` exclusive, both on ``eventTime``; ``lots`` match events that
-    touch any of the lots; ``types`` and ``biz_steps`` match any of the values given.
-    """
-
-    time_from: datetime | None = None
-    time_to: datetime | None = None
-    types: tuple[EventType, ...] = ()
-    biz_steps: tuple[str, ...] = ()
-    lots: tuple[LotKey, ...] = ()
-    include_declarations: bool = True
-
-    @classmethod
-    def of(cls, *, time_from: datetime | None = None, time_to: datetime | None = None,
-           types: Sequence[str] = (), biz_steps: Sequence[str] = (), lots: Sequence[str] = (),
-           include_declarations: bool = True) -> ExportFilter:
-        """Build a filter from user spellings: event type names, bizSteps in any CBV spelling, lots as an
-        LGTIN URN, a Digital Link or ``GTIN14/LOT`` (raises ValueError / IdentifierError)."""
-        return cls(time_from, time_to, tuple(EventType(t) for t in types),
-                   tuple(canonical(Vocab.BIZ_STEP, b) for b in biz_steps), tuple(LotKey.parse(lot) for lot in lots),
-                   include_declarations)
-
-    def events(self) -> EventFilter:
-        """The store's filter of the same events (lots as ``GTIN14/LOT``, as the store keeps them)."""
-        return EventFilter(self.time_from, self.time_to, tuple(t.value for t in self.types), self.biz_steps,
-                           tuple(sorted(str(k) for k in self.lots)), self.include_declarations)
+def export_filter(*, time_from: datetime | None = None, time_to: datetime | None = None, types: Sequence[str] = (),
+                  biz_steps: Sequence[str] = (), lots: Sequence[str] = (), include_declarations: bool = True
+                  ) -> EventFilter:
+    """Which stored events to export, from user spellings: event type names, bizSteps in any CBV spelling, lots as
+    an LGTIN URN, a Digital Link or ``GTIN14/LOT`` (raises ValueError / IdentifierError). Left out: no
+    restriction; ``time_from`` is inclusive and ``time_to`` exclusive, both on ``eventTime``."""
+    return EventFilter(time_from, time_to, tuple(EventType(t).value for t in types),
+                       tuple(canonical(Vocab.BIZ_STEP, b) for b in biz_steps),
+                       tuple(sorted(str(LotKey.parse(lot)) for lot in lots)), include_declarations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +49,10 @@ class ExportResult:
     declarations: int
 
 
-def export_document(engine: Engine, out: TextIO, flt: ExportFilter | None = None, *,
+def export_document(engine: Engine, out: TextIO, flt: EventFilter | None = None, *,
                     creation_date: datetime | None = None, batch: int = 2000) -> ExportResult:
     """Write the matching events, in store order, to ``out`` as one EPCIS 2.0 JSON-LD document."""
-    selection = (flt or ExportFilter()).events()
+    selection = flt or EventFilter()
     raw = engine.raw_connection()
     try:
         cur: Any = raw.cursor()

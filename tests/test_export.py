@@ -14,10 +14,11 @@ from sqlalchemy.engine import Engine
 
 from lotline.settings import Settings
 from producers.capture import parse_document
-from projections.export import ExportFilter, export_document
+from projections.export import export_document, export_filter
 from schemas.epcis.event_hash import event_hash_id
 from schemas.epcis.model import EPCISEvent, EventType, QuantityElement
 from schemas.formats.jsonld import event_to_json
+from store.port import EventFilter
 from store.postgres import PostgresEventStore
 from store.records import to_new_event
 from tests.cli import lotline_env, run_lotline
@@ -47,7 +48,7 @@ def store(pg_store: PostgresEventStore) -> PostgresEventStore:
     return pg_store
 
 
-def export(engine: Engine, flt: ExportFilter | None = None) -> tuple[dict[str, object], list[EPCISEvent]]:
+def export(engine: Engine, flt: EventFilter | None = None) -> tuple[dict[str, object], list[EPCISEvent]]:
     out = io.StringIO()
     export_document(engine, out, flt, batch=2)
     text = out.getvalue()
@@ -73,20 +74,20 @@ def test_export_everything_in_store_order_without_loss(store: PostgresEventStore
 
 
 def test_filters(store: PostgresEventStore, engine: Engine) -> None:
-    def ids(flt: ExportFilter) -> list[str | None]:
+    def ids(flt: EventFilter) -> list[str | None]:
         return [e.event_id for e in export(engine, flt)[1]]
 
     s1, s2, t3, s4 = (shipment(1).event_id, shipment(2).event_id, transformation(3).event_id,
                       shipment(4).event_id)
-    assert ids(ExportFilter.of(lots=["urn:epc:class:lgtin:0614141.107346.L1"])) == [s1, t3, s1]
-    assert ids(ExportFilter.of(lots=["10614141073464/L2", "https://id.gs1.org/01/10614141073464/10/S9"])) == [
+    assert ids(export_filter(lots=["urn:epc:class:lgtin:0614141.107346.L1"])) == [s1, t3, s1]
+    assert ids(export_filter(lots=["10614141073464/L2", "https://id.gs1.org/01/10614141073464/10/S9"])) == [
         s2, t3, s4]
-    assert ids(ExportFilter.of(types=["TransformationEvent"])) == [t3]
-    assert ids(ExportFilter.of(biz_steps=["urn:epcglobal:cbv:bizstep:receiving"])) == [s4]
-    assert ids(ExportFilter.of(time_from=T0 + timedelta(minutes=2), time_to=T0 + timedelta(minutes=4))) == [s2, t3]
-    assert ids(ExportFilter.of(lots=["10614141073464/L1"], include_declarations=False)) == [s1, t3]
-    assert ids(ExportFilter.of(types=["AggregationEvent"])) == []
-    empty, events = export(engine, ExportFilter.of(types=["AggregationEvent"]))
+    assert ids(export_filter(types=["TransformationEvent"])) == [t3]
+    assert ids(export_filter(biz_steps=["urn:epcglobal:cbv:bizstep:receiving"])) == [s4]
+    assert ids(export_filter(time_from=T0 + timedelta(minutes=2), time_to=T0 + timedelta(minutes=4))) == [s2, t3]
+    assert ids(export_filter(lots=["10614141073464/L1"], include_declarations=False)) == [s1, t3]
+    assert ids(export_filter(types=["AggregationEvent"])) == []
+    empty, events = export(engine, export_filter(types=["AggregationEvent"]))
     assert events == [] and empty["epcisBody"] == {"eventList": []}
 
 
