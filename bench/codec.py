@@ -25,9 +25,9 @@ from schemas.epcis.event_hash import event_hash_id
 from schemas.epcis.model import EPCISEvent
 from schemas.formats.jsonld import document, document_events, dumps, loads
 from schemas.formats.validation import SchemaValidator
-from schemas.formats.wire import check, validate_event
-from store.postgres import STAGE, stage
-from store.records import checked_row, row_from_record
+from schemas.formats.wire import validate_event
+from store.records import checked_row
+from store.rows import stage
 
 INGEST_EVENTS_PER_S = 24000
 """Sustained one-process ingest measured by bench/ingest.py on 2026-12-03 (docs/performance.md: 23.8K events/s
@@ -59,15 +59,9 @@ def run(n: int, repeat: int, schema_path: Path | None) -> list[tuple[str, float]
         for e in events:
             validate_event(e)
 
-    def ingest_per_message() -> None:  # what consumers/ingest.py does with each message (C where it is built)
+    def ingest_per_message() -> None:  # what consumers/ingest.py does with each message
         for m in messages:
-            STAGE(checked_row(codec.decode_record(m)))
-
-    def python_per_message() -> None:  # the same through the Python functions that define it
-        for m in messages:
-            record = codec.decode_record(m)
-            check(record)
-            stage(row_from_record(record))
+            stage(checked_row(codec.decode_record(m)))
 
     rows.append(("model validation (validate())", timed(validate_all, n, repeat)))
     if schema_path is not None:
@@ -86,11 +80,10 @@ def run(n: int, repeat: int, schema_path: Path | None) -> list[tuple[str, float]
         rows.append(("capture: parse + JSON schema + model", timed(capture_path, n, repeat)))
     rows.append(("Avro encode (model → message)", timed(lambda: [codec.encode(e) for e in events], n, repeat)))
     rows.append(("Avro decode (message → model)", timed(lambda: [codec.decode(m) for m in messages], n, repeat)))
-    rows.append(("Avro decode (message → record, C decoder where built)",
+    rows.append(("Avro decode (message → record)",
                  timed(lambda: [codec.decode_record(m) for m in messages], n, repeat)))
     rows.append(("ingest per message: decode record + checked row + staged COPY row",
                  timed(ingest_per_message, n, repeat)))
-    rows.append(("the same through the Python definitions (no C fast paths)", timed(python_per_message, n, repeat)))
     rows.append(("CBV 2.0 hash (event_hash_id)", timed(lambda: [event_hash_id(e) for e in events], n, repeat)))
     return rows
 

@@ -5,9 +5,9 @@
 #   deploy/install.sh SOURCE [PYTHON]
 #
 # SOURCE is the repository root or a built wheel; PYTHON the interpreter of the target environment (default python3).
-# pip builds the C modules (a C compiler and OpenSSL's headers are needed where SOURCE is not a wheel; pyproject.toml
-# makes each one mandatory, so a failed build fails the install), then `lotline.buildinfo --check` imports each of
-# them and exits non-zero naming any that is missing.
+# pip builds the compiled fast path (mypyc compiles the modules lotline/buildinfo.py lists, and the C Avro decoder;
+# a C compiler is needed where SOURCE is not a wheel, and a failed build fails the install), then
+# `lotline.buildinfo --check` imports each of them and exits non-zero naming any that does not run compiled.
 set -eu
 if [ $# -lt 1 ]; then
     echo "usage: deploy/install.sh SOURCE [PYTHON]" >&2

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from schemas.epcis.timefmt import utc_text
 from store import reads
-from store.pgcopy import NULL, copy_field, copy_from, copy_text, text_array
+from store.pgcopy import copy_from
 from store.port import (
     GENESIS_HASH,
     STREAM_CHUNK,
@@ -36,14 +36,13 @@ from store.port import (
     StoredEvent,
     StoreStats,
     VerifyResult,
-    chain_link,
     classify,
-    hash_tail,
     pages,
     verify_chain,
 )
 from store.reads import EVENT_COLUMNS as EVENT_COLUMNS
 from store.reads import READ as READ
+from store.rows import chain, stage
 
 APPEND_LOCK_ID = 0x4C4F544C494E45  # "LOTLINE": the advisory lock that serialises appends
 
@@ -70,66 +69,6 @@ positions (a server clock stepped back gives the batch its predecessor's time): 
 instead of a scan."""
 
 
-def copy_middle(e: NewEvent, event_time: str) -> str:
-    """The columns of ``e``'s ``COPY events FROM STDIN`` line (text format) between its record time and its
-    hash, i.e. all that is known before the row has a place in the chain (``event_time`` as :func:`utc_text`
-    gives it)."""
-    src = e.source
-    return "\t".join((
-        copy_text(e.event_key),
-        "t" if e.is_declaration else "f",
-        copy_field(e.event_id),
-        e.event_type,
-        event_time,
-        e.event_tz_offset,
-        copy_field(e.biz_step),
-        copy_text(text_array(e.lot_keys)),
-        NULL if src is None else copy_text(src.topic),
-        NULL if src is None else str(src.partition),
-        NULL if src is None else str(src.offset),
-        copy_text(e.body),
-    ))
-
-
-Staged = tuple[bytes, bytes]
-"""What an append needs of a row before it has a place in the chain, computed before the append lock is taken
-so that the lock is held for little more than the COPY: the row's :func:`hash_tail` and its
-:func:`copy_middle` (UTF-8)."""
-
-
-def stage(e: NewEvent) -> Staged:
-    """The :data:`Staged` parts of ``e``'s row."""
-    event_time = utc_text(e.event_time)
-    return hash_tail(e, event_time), copy_middle(e, event_time).encode()
-
-
-def chain(prev: bytes, position: int, recorded: str, staged: Sequence[Staged]) -> tuple[bytes, bytes]:
-    """The COPY data of ``staged`` rows placed after ``position`` at record time ``recorded`` (the
-    :func:`utc_text`), each linked to the one before by :func:`chain_link` starting from ``prev``; and the last
-    row's hash."""
-    when = recorded.encode()
-    lines = []
-    for tail, middle in staged:
-        position += 1
-        prev = chain_link(prev, position, recorded, tail)
-        lines.append(b"%d\t%s\t%s\t\\\\x%s\n" % (position, when, middle, prev.hex().encode()))
-    return b"".join(lines), prev
-
-
-try:  # the same two functions in C (store/_rows_native.c), where it was built
-    from store import _rows_native  # type: ignore[attr-defined]
-except ImportError:
-    _rows_native = None
-
-NATIVE_ROWS = _rows_native is not None
-"""Whether rows are staged and chained in C in this installation."""
-STAGE: Callable[[NewEvent], Staged] = stage
-CHAIN: Callable[[bytes, int, str, list[Staged]], tuple[bytes, bytes]] = chain
-if _rows_native is not None:
-    _rows_native.configure(utc_text)
-    STAGE, CHAIN = _rows_native.stage, _rows_native.chain
-
-
 class PostgresEventStore:
     """Event store on PostgreSQL (tables created by ``lotline db upgrade``)."""
 
@@ -137,7 +76,7 @@ class PostgresEventStore:
         self.engine = engine
 
     def prepare(self, events: Sequence[NewEvent]) -> Prepared:
-        return Prepared.of(events, STAGE)
+        return Prepared.of(events, stage)
 
     def append(
         self,
@@ -178,7 +117,7 @@ class PostgresEventStore:
             last, last_hash, clock = _one(cur)
             pos, prev = (last, bytes(last_hash)) if last is not None else (0, GENESIS_HASH)
             if fresh:
-                data, prev = CHAIN(prev, pos, utc_text(clock), list(rows))
+                data, prev = chain(prev, pos, utc_text(clock), list(rows))
                 pos += len(fresh)
                 copy_from(cur, f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN", data)
             if before_commit is not None:  # after the COPY: a batch tried twice dead-letters once

@@ -1,9 +1,9 @@
 """Turning an event into a row for the event store.
 
-Ingest builds the row straight from the decoded Avro record without the model (:func:`checked_row`: the C
-fast path of :mod:`schemas.formats.wire_native` where it serves, else :func:`schemas.formats.wire.check` and
-:func:`row_from_record`); everything else that holds a model goes through :func:`row_from_record` too
-(:func:`to_new_event`), so a row has one definition.
+Ingest builds the row straight from the decoded Avro record without the model (:func:`checked_row`:
+:func:`schemas.formats.wire.check`, then :func:`row_from_record`); everything else that holds a model goes through
+:func:`row_from_record` too (:func:`to_new_event`), so a row has one definition. Every ingested event passes
+through here, so this module is compiled by mypyc where Lotline is installed (``lotline/buildinfo.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from schemas.epcis.jsontext import dumps
 from schemas.epcis.model import EPCISEvent
 from schemas.formats.identity import record_identity
 from schemas.formats.wire import check, lot_keys, to_jsonld
-from schemas.formats.wire_native import fast_row
 from store.port import NewEvent, SourceRef
 
 
@@ -31,13 +30,10 @@ def row_from_record(record: Mapping[str, Any], source: SourceRef | None = None) 
 
 
 def checked_row(record: Mapping[str, Any], source: SourceRef | None = None) -> NewEvent:
-    """:func:`schemas.formats.wire.check` the record, then its :func:`row_from_record`; in one pass in C where the fast
-    path serves the record. Raises :class:`~schemas.epcis.errors.EPCISError` naming what is wrong."""
-    fast = fast_row(record)
-    if fast is None:
-        check(record)
-        return row_from_record(record, source)
-    return _new_event(record, fast[0], fast[1], source)
+    """:func:`schemas.formats.wire.check` the record, then its :func:`row_from_record`. Raises
+    :class:`~schemas.epcis.errors.EPCISError` naming what is wrong."""
+    check(record)
+    return row_from_record(record, source)
 
 
 def _new_event(record: Mapping[str, Any], body: str, keys: tuple[str, ...], source: SourceRef | None) -> NewEvent:

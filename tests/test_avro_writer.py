@@ -16,7 +16,7 @@ import pytest
 
 from schemas.avro.codec import ALERT_SCHEMA, AvroSchema
 from schemas.avro.writer import NotEncodable, UnsupportedSchema, compile_writer
-from tests.test_avro_reader import PARSED, RECORDS, SCHEMA
+from tests.test_avro_decoder import PARSED, RECORDS, SCHEMA
 
 
 def _fastavro(record: Any, schema: Any = PARSED) -> bytes:

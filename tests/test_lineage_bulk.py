@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from producers.simulate import config_for_events, simulate
 from projections.framework import quote_ident, read_rows
-from projections.lineage import bulk, extract
+from projections.lineage import bulk
 from projections.lineage.ddl import TABLES
 from projections.lineage.projection import LineageProjection
 from projections.lineage.replay import build_as_of, rebuild
@@ -183,14 +183,10 @@ def _shuffled_incremental(engine: Engine, schema: str) -> None:
 
 
 @pytest.mark.parametrize("chunk", [bulk.CHUNK, 7], ids=["one chunk", "chunks of 7"])
-@pytest.mark.parametrize("native", [True, False], ids=["C extraction", "Python extraction"])
 def test_bulk_load_equals_the_incremental_projection(pg_store: PostgresEventStore,
-                                                        monkeypatch: pytest.MonkeyPatch, native: bool,
-                                                        chunk: int) -> None:
+                                                        monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
     """In chunks of 7, a lot's row is written before some of its identifiers are seen (the edge cases name lot
     ABC by a Digital Link, then by its URN 15 events later), and items and lots meet across chunks."""
-    if not native:  # as an installation without a C compiler runs it
-        monkeypatch.setattr(extract, "_native", None)
     monkeypatch.setattr(bulk, "CHUNK", chunk)
     _load(pg_store)
     engine = pg_store.engine

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from store import postgres
 from store.memory import InMemoryEventStore
 from store.pgcopy import COPY_CHUNK
 from store.port import GENESIS_HASH, EventFilter, EventStore, Rejected, StoredEvent, StoreStats, row_hash
@@ -228,17 +227,6 @@ class EventStoreContract:
 class TestPostgresStore(EventStoreContract):
     @pytest.fixture
     def store(self, pg_store: PostgresEventStore) -> EventStore:
-        return pg_store
-
-
-class TestPostgresStorePythonRows(EventStoreContract):
-    """PostgreSQL with its rows staged and chained by the Python functions, as an installation without the C
-    module (store/_rows_native.c) runs it."""
-
-    @pytest.fixture
-    def store(self, pg_store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch) -> EventStore:
-        monkeypatch.setattr(postgres, "STAGE", postgres.stage)
-        monkeypatch.setattr(postgres, "CHAIN", postgres.chain)
         return pg_store
 
 

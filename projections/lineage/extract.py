@@ -38,9 +38,8 @@ numbers lots in the order they are met (ids are internal: any numbering will do)
 starts from the ids its schema holds. What a rebuild keeps grows with the lots, not with the events: ≈ 0.4 KB a
 lot (docs/performance.md, "Rebuild").
 
-Where it was built, a C module (``_extract_native.c``) does the lines it can, on the same state, and hands the
-others back (error declarations, values of unexpected types, numbers of more than 15 digits); the Python
-methods here are the definition, and ``tests/test_lineage_extract.py`` checks both write the same rows.
+Every event of a rebuild passes through here, so this module is compiled by mypyc where Lotline is installed
+(``lotline/buildinfo.py``): the source below is the one definition, compiled or not.
 """
 
 from __future__ import annotations
@@ -59,16 +58,8 @@ from projections.framework import StoreRow
 from schemas.epcis.errors import IdentifierError
 from schemas.epcis.identifiers import Identifier, IdKind, parse_identifier, quick_parse
 from schemas.epcis.jsontext import loads
-from schemas.epcis.model import ilmd_lot
+from schemas.epcis.lots import ilmd_lot
 from store.pgcopy import NULL, copy_field, copy_text, text_array
-
-try:
-    from projections.lineage import _extract_native as _native  # type: ignore[attr-defined]
-except ImportError:  # built only where a C compiler was present at install time
-    _native = None
-
-NATIVE = _native is not None
-"""Whether the C module (``projections/lineage/_extract_native.c``) was built for this installation."""
 
 STREAMED = ("items", "lineage_events", "retractions", "transformation_io", "aggregations",
             "movements", "movement_lines", "movement_ssccs", "lot_edges")
@@ -147,9 +138,11 @@ def _party(parties: Any, kind: str, member: str) -> str:
 
 def _location(body: dict[str, Any]) -> str:
     """``biz_location or read_point`` (their ``id``), as a COPY field."""
-    bl, rp = body.get("bizLocation"), body.get("readPoint")
-    loc = (bl.get("id") if type(bl) is dict else None) or (rp.get("id") if type(rp) is dict else None)
-    return NULL if loc is None else copy_text(loc)
+    for member in ("bizLocation", "readPoint"):
+        place = body.get(member)
+        if type(place) is dict and type(loc := place.get("id")) is str and loc:
+            return copy_text(loc)
+    return NULL
 
 
 _REF = tuple[str, str, str, str, str]  # COPY fields: lot id, item, quantity, uom, GTIN of a lot-less line
@@ -176,7 +169,7 @@ def _edges(ins: list[_REF], outs: list[_REF], tkey: str) -> list[str]:
 @dataclass(slots=True)
 class LotIds:
     """The id of each lot an :class:`Extractor` meets, as COPY text: those ``known`` (by GTIN and lot), and for any
-    other the next one, from ``next_id`` on (:meth:`number`, which the C module calls too), listed in ``new``.
+    other the next one, from ``next_id`` on (:meth:`number`), listed in ``new``.
 
     A rebuild starts from none, so lots are numbered 1, 2, ... in the order they are met; the incremental
     projection from the ids its schema holds (:class:`~projections.lineage.projection.LineageProjection`)."""
@@ -201,26 +194,13 @@ class Extractor:
     _ids: dict[str, Any] = field(default_factory=dict)  # text → _classify(text), but for plain URNs
     _lgtin: dict[str, str] = field(default_factory=dict)  # LGTIN text → its lot id, once registered
     _items: set[tuple[str, str]] = field(default_factory=set)  # (item, lot id) written so far
-    native: bool = True  # use the C module where it is built (tests turn it off to compare)
     events: int = 0
     position: int = 0
 
     def chunk(self, data: bytes) -> dict[str, bytes]:
-        """The COPY text, per table of :data:`STREAMED`, of a ``COPY (SELECT READ_COLUMNS ...) TO STDOUT``.
-
-        With the C module (:data:`NATIVE`, unless ``native`` is off) the lines it serves are done in C and the
-        rest here; both share this extractor's state, so the result is the same either way."""
-        if not (self.native and _native is not None):
-            out = self._lines(data.decode().split("\n"))
-            return {t: "".join(lines).encode() for t, lines in out.items()}
-        tables, deferred, rows, last = _native.chunk(data, self._ids, self._lgtin, self.lot_ids.known,
-                                                     self.lot_ids.number, self._items, _classify, orjson.loads)
-        self.events += rows - len(deferred)
-        out = self._lines([line.decode() for line in deferred])
-        if rows:
-            self.position = last
-        return {t: text + "".join(out[t]).encode() if out[t] else text
-                for t, text in zip(STREAMED, tables, strict=True)}
+        """The COPY text, per table of :data:`STREAMED`, of a ``COPY (SELECT READ_COLUMNS ...) TO STDOUT``."""
+        out = self._lines(data.decode().split("\n"))
+        return {t: "".join(lines).encode() for t, lines in out.items()}
 
     def _lines(self, lines: Iterable[str]) -> dict[str, list[str]]:
         """The COPY lines, per table, of store rows given as COPY text lines (:data:`READ_COLUMNS`)."""
@@ -258,8 +238,7 @@ class Extractor:
 
     def _kind(self, text: Any) -> Any:
         """``_classify(text)``, cached but for plain LGTIN URNs (most texts of a store), whose lot ids
-        :meth:`_ref` keeps instead. (The C module caches no plain URN: it reads them faster than it could look
-        them up.)"""
+        :meth:`_ref` keeps instead."""
         if type(text) is not str:
             return None
         c = self._ids.get(text, _MISSING)
@@ -343,7 +322,7 @@ class Extractor:
         location = _location(body)
         ev = f"{key}\t{event_id}\t{event_time}\t{tz}"
         action = body.get("action")
-        ilmd = ilmd_lot(etype, action, body.get("ilmd"))
+        ilmd = ilmd_lot(etype, action if type(action) is str else None, body.get("ilmd"))
         items: dict[str, str] = {}
         get = body.get
         tkey = NULL  # lineage_events names a transformation's key

@@ -22,8 +22,7 @@ from typing import Any, Protocol
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from schemas.avro.native import compile_decoder
-from schemas.avro.reader import Decoder, UnsupportedSchema
+from schemas.avro.decoder import Decoder, UnsupportedSchema, compile_decoder
 from schemas.avro.writer import Encoder, compile_writer
 from schemas.epcis.errors import CodecError
 from schemas.epcis.jsontext import dumps, loads
@@ -85,23 +84,23 @@ class AvroSchema:
         return buf.getvalue()
 
     def read_body(self, body: bytes) -> dict[str, Any]:
-        if self._decode is not None:
-            try:
-                return self._decode(body)
-            except Exception:  # fastavro below reads it again and explains what is wrong
-                pass
-        return self._read_body_fastavro(body)
+        """The record of a body written with this schema (:mod:`schemas.avro.decoder`); raises
+        :class:`CodecError` saying what is wrong with bytes that are not one."""
+        if self._decode is None:
+            raise CodecError(f"schema {self.name} uses a type Lotline's Avro decoder does not read")
+        try:
+            return self._decode(body)
+        except (ValueError, OverflowError) as exc:  # UnicodeDecodeError is a ValueError
+            raise CodecError(f"Avro body does not match schema {self.name}: {exc}") from None
 
     def read_body_written_with(self, body: bytes, writer: AvroSchema) -> dict[str, Any]:
         """A body written with an earlier version of this schema, resolved into this one (Avro schema
-        resolution: fields added since take their defaults)."""
-        return self._read_body_fastavro(body, writer)
-
-    def _read_body_fastavro(self, body: bytes, writer: AvroSchema | None = None) -> dict[str, Any]:
+        resolution: fields added since take their defaults, promoted types widen). Resolution is fastavro's job
+        (it reads the body by the writer's schema into this one): only messages older than a schema change
+        take this path."""
         buf = io.BytesIO(body)
         try:
-            record = (fastavro.schemaless_reader(buf, self.parsed, None) if writer is None else
-                      fastavro.schemaless_reader(buf, writer.parsed, self.parsed))
+            record = fastavro.schemaless_reader(buf, writer.parsed, self.parsed)
         except Exception as exc:  # fastavro raises many types on bad bytes
             raise CodecError(f"Avro body does not match schema {self.name}: {type(exc).__name__}: {exc}") from None
         if not isinstance(record, dict):

@@ -1,7 +1,7 @@
-"""What the generated Avro decoder and encoder share: named-type resolution and the source emitter.
+"""Walking an Avro schema: named-type resolution (shared by the decoder's program, :mod:`schemas.avro.decoder`, and
+the generated encoder, :mod:`schemas.avro.writer`) and the source emitter of the encoder.
 
-:mod:`schemas.avro.reader` and :mod:`schemas.avro.writer` turn one schema into straight-line Python; both walk
-the schema the same way, resolving references to named types (records, enums) against the schema itself.
+Both resolve references to named types (records, enums) against the schema itself.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 
 class UnsupportedSchema(Exception):
-    """The schema uses a type the generators do not produce code for."""
+    """The schema uses a type the decoder or the generated encoder does not handle."""
 
 
 class Emitter:

@@ -1,5 +1,4 @@
-"""A schema-specialised Avro binary encoder, generated as straight-line Python for one schema: the writer's
-counterpart of :mod:`schemas.avro.reader`.
+"""A schema-specialised Avro binary encoder, generated as straight-line Python for one schema.
 
 Why: fastavro's writer walks the schema at run time for every value, and for each union it first *validates*
 the value against the branches (a whole nested record, for ``["null", record]``). A 10K-lot recall alert (20K
@@ -17,7 +16,7 @@ compares the two byte for byte.
 
 Unions are supported when the Python types of their branches do not overlap (so fastavro's first-valid-branch
 rule and the type dispatch agree); :func:`compile_writer` raises :class:`UnsupportedSchema` otherwise, and for
-the types the reader does not support either.
+the types the decoder (:mod:`schemas.avro.decoder`) does not support either.
 """
 
 from __future__ import annotations

@@ -8,15 +8,15 @@ timestamps as aware UTC datetimes with the local offset beside them, quantities 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from schemas.epcis.errors import IdentifierError
-from schemas.epcis.identifiers import LotKey, lot_ref
+from schemas.epcis.identifiers import LotKey
+from schemas.epcis.lots import ilmd_lot, lot_keys_of
 
 JsonValue = Any
 """A value as :func:`json.loads` returns it (decimals as :class:`~decimal.Decimal`)."""
@@ -150,37 +150,3 @@ class EPCISEvent:
         """The lot number the event states for the SGTINs it commissions or makes (see :func:`ilmd_lot`)."""
         return ilmd_lot(self.type, self.action, self.ilmd)
 
-
-def lot_keys_of(identifiers: Iterable[str], lot_from_ilmd: str | None) -> frozenset[LotKey]:
-    """The lots named by ``identifiers``: lot-level ones directly, SGTINs with the lot their ILMD states."""
-    keys: set[LotKey] = set()
-    for text in identifiers:
-        ref = _lot_ref(text)
-        if isinstance(ref, LotKey):
-            keys.add(ref)
-        elif ref is not None and lot_from_ilmd is not None:
-            keys.add(LotKey(ref, lot_from_ilmd))
-    return frozenset(keys)
-
-
-def _lot_ref(text: str) -> LotKey | str | None:
-    """The lot ``text`` names; for an SGTIN without one, its GTIN (the lot may come from ILMD); else None."""
-    try:
-        return lot_ref(text)
-    except IdentifierError:
-        return None
-
-
-_LOT_NUMBER_KEYS = ("cbvmda:lotNumber", "urn:epcglobal:cbv:mda#lotNumber", "lotNumber")
-
-
-def ilmd_lot(event_type: str, action: str | None, ilmd: JsonValue) -> str | None:
-    """The lot number (``cbvmda:lotNumber`` in any of its spellings) that the ILMD of a commissioning
-    (action ADD) or transformation event states for the instances it names, if any."""
-    if not isinstance(ilmd, dict) or not (action == Action.ADD or event_type == EventType.TRANSFORMATION):
-        return None
-    for key in _LOT_NUMBER_KEYS:
-        value = ilmd.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None

@@ -21,7 +21,8 @@ from schemas.avro.codec import event_to_record
 from schemas.epcis.errors import EPCISError, IdentifierError
 from schemas.epcis.identifiers import LotKey, lot_ref
 from schemas.epcis.jsontext import loads
-from schemas.epcis.model import EPCISEvent, JsonValue, ilmd_lot, lot_keys_of
+from schemas.epcis.lots import ilmd_lot, lot_keys_of
+from schemas.epcis.model import EPCISEvent, JsonValue
 from schemas.epcis.timefmt import format_timestamp, parse_offset
 
 Record = Mapping[str, Any]

@@ -1,30 +1,27 @@
-"""The Avro decoder in C (``schemas/avro/_avro_native.c``): turning a schema into the program it walks.
+"""Lotline's one Avro decoder: a schema turned into a program (here) that C walks (``schemas/avro/_avro_native.c``).
 
-The C module is optional: it is built when the project is installed on a machine with a C compiler, and
-:data:`AVAILABLE` says whether it was. :func:`compile_native` raises :class:`UnsupportedSchema` where the C
-decoder cannot serve (module not built, a type outside the supported set, a recursive schema), and callers
-keep the generated Python decoder of :mod:`schemas.avro.reader`, which supports the same types and returns
-the same values.
+Why C: ingest decodes every message, and fastavro's reader walks the schema at run time for each record
+(docs/performance.md, "Decisions"). The C module is built by every installation (pyproject.toml makes it
+mandatory) and is the only decoder of Lotline's schemas; ``tests/test_avro_decoder.py`` holds it to what
+``fastavro.schemaless_reader`` returns, as the reference, type by type and on corrupted bytes.
+:func:`compile_decoder` raises :class:`UnsupportedSchema` for a schema outside the supported set (a recursive
+one, a logical type other than the timestamps, more than 64 union branches or enum symbols).
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from schemas.avro import _avro_native  # type: ignore[attr-defined]
 from schemas.avro.codegen import UnsupportedSchema, named_types, resolve
-from schemas.avro.reader import Decoder, compile_reader
 
-try:
-    from schemas.avro import _avro_native  # type: ignore[attr-defined]
-except ImportError:  # built only where a C compiler was present at install time
-    _avro_native = None
+__all__ = ["Decoder", "UnsupportedSchema", "compile_decoder"]
 
-AVAILABLE = _avro_native is not None
-"""Whether the C decoder was built for this installation."""
-
-__all__ = ["AVAILABLE", "UnsupportedSchema", "compile_decoder", "compile_native"]
+Decoder = Callable[[bytes], dict[str, Any]]
+"""One Avro binary body → the record, as ``fastavro.schemaless_reader`` returns it."""
 
 # Node kinds: keep in step with the enum in _avro_native.c.
 _NULL, _BOOLEAN, _LONG, _FLOAT, _DOUBLE, _STRING, _BYTES = range(7)
@@ -36,23 +33,13 @@ _TIMESTAMPS = {"timestamp-micros": _TS_MICROS, "timestamp-millis": _TS_MILLIS}
 Node = tuple[Any, ...]
 
 
-def compile_native(schema: dict[str, Any]) -> Decoder:
-    """A C decoder for the (fastavro-parsed or plain JSON) record ``schema``, returning what
-    ``fastavro.schemaless_reader`` returns; raises ``ValueError`` (or ``UnicodeDecodeError``) on bad bytes."""
-    if _avro_native is None:
-        raise UnsupportedSchema("the C decoder is not built in this installation")
+def compile_decoder(schema: dict[str, Any]) -> Decoder:
+    """The decoder of the (fastavro-parsed or plain JSON) record ``schema``, returning what
+    ``fastavro.schemaless_reader`` returns; it raises ``ValueError`` (or ``UnicodeDecodeError``) naming what is
+    wrong with bad bytes (truncated, a union index out of range, bytes after the record, ...)."""
     names = named_types(schema)
     program = _node(schema, names)
     return functools.partial(_avro_native.decode, program)
-
-
-def compile_decoder(schema: dict[str, Any]) -> Decoder:
-    """The fastest decoder for ``schema`` this installation has: the C one, else the generated Python one
-    (which raises :class:`UnsupportedSchema` where neither serves, and callers keep fastavro)."""
-    try:
-        return compile_native(schema)
-    except UnsupportedSchema:
-        return compile_reader(schema)
 
 
 def _node(schema: Any, names: dict[str, Any]) -> Node:

@@ -1,5 +1,4 @@
-"""Lotline's two Avro decoders against fastavro, type by type: the generated Python one
-(schemas/avro/reader.py) and the C one (schemas/avro/native.py), each test run on both.
+"""Lotline's Avro decoder (schemas/avro/decoder.py, walked in C) against fastavro as the reference, type by type.
 
 The event schema itself is compared on generated events in test_properties.py; this covers every type the
 decoders support, multi-block arrays and maps as other writers produce them, and bad input.
@@ -16,19 +15,8 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas.avro import native as avro_native
 from schemas.avro.codec import EVENT_SCHEMA
-from schemas.avro.reader import Decoder, UnsupportedSchema
-from schemas.avro.reader import compile_reader as compile_python
-
-
-def compile_c(schema: dict[str, Any]) -> Decoder:
-    return avro_native.compile_native(schema)
-
-
-@pytest.fixture(params=[compile_python, compile_c], ids=["python", "c"])
-def compile_reader(request: pytest.FixtureRequest) -> Any:
-    return request.param
+from schemas.avro.decoder import UnsupportedSchema, compile_decoder
 
 SCHEMA: dict[str, Any] = {
     "type": "record", "name": "All", "namespace": "t",
@@ -76,10 +64,10 @@ def _fastavro(body: bytes, schema: Any = PARSED) -> Any:
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=["full", "empty"])
-def test_reads_every_supported_type_as_fastavro_does(compile_reader: Any, record: dict[str, Any]) -> None:
+def test_reads_every_supported_type_as_fastavro_does(record: dict[str, Any]) -> None:
     body = _write(record)
-    assert compile_reader(PARSED)(body) == _fastavro(body)
-    assert compile_reader(SCHEMA)(body) == _fastavro(body)  # unparsed JSON schema, short names
+    assert compile_decoder(PARSED)(body) == _fastavro(body)
+    assert compile_decoder(SCHEMA)(body) == _fastavro(body)  # unparsed JSON schema, short names
 
 
 def _zigzag(n: int) -> bytes:
@@ -92,7 +80,7 @@ def _zigzag(n: int) -> bytes:
     return bytes(out)
 
 
-def test_reads_arrays_and_maps_in_several_blocks_with_byte_sizes(compile_reader: Any) -> None:
+def test_reads_arrays_and_maps_in_several_blocks_with_byte_sizes() -> None:
     """Writers may split arrays and maps into blocks; a negative count is followed by the block's size."""
     schema = fastavro.parse_schema({"type": "record", "name": "B", "fields": [
         {"name": "a", "type": {"type": "array", "items": "long"}},
@@ -100,18 +88,18 @@ def test_reads_arrays_and_maps_in_several_blocks_with_byte_sizes(compile_reader:
     first, second = _zigzag(1) + _zigzag(2), _zigzag(300)
     body = (_zigzag(2) + first + _zigzag(-1) + _zigzag(len(second)) + second + _zigzag(0)
             + _zigzag(-1) + _zigzag(4) + _zigzag(1) + b"k" + _zigzag(1) + b"v" + _zigzag(0))
-    assert compile_reader(schema)(body) == _fastavro(body, schema) == {"a": [1, 2, 300], "m": {"k": "v"}}
+    assert compile_decoder(schema)(body) == _fastavro(body, schema) == {"a": [1, 2, 300], "m": {"k": "v"}}
 
 
-def test_rejects_what_it_cannot_read(compile_reader: Any) -> None:
-    decode = compile_reader(PARSED)
+def test_rejects_what_it_cannot_read() -> None:
+    decode = compile_decoder(PARSED)
     body = _write(RECORDS[0])
     for bad in (body[:-1], body[:10], b""):
         with pytest.raises((ValueError, IndexError)):
             decode(bad)
     with pytest.raises(ValueError, match="1 bytes after the record"):
         decode(body + b"\x00")
-    union = compile_reader(fastavro.parse_schema({"type": "record", "name": "U", "fields": [
+    union = compile_decoder(fastavro.parse_schema({"type": "record", "name": "U", "fields": [
         {"name": "u", "type": ["null", "string"]}]}))
     with pytest.raises(ValueError, match="union index 2 out of range"):
         union(_zigzag(2))
@@ -122,30 +110,29 @@ def test_rejects_what_it_cannot_read(compile_reader: Any) -> None:
     {"name": "x", "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}},
     {"name": "x", "type": {"type": "int", "logicalType": "date"}},
 ])
-def test_unsupported_types_are_refused_at_compile_time(compile_reader: Any, field: dict[str, Any]) -> None:
+def test_unsupported_types_are_refused_at_compile_time(field: dict[str, Any]) -> None:
     with pytest.raises(UnsupportedSchema):
-        compile_reader({"type": "record", "name": "X", "fields": [field]})
+        compile_decoder({"type": "record", "name": "X", "fields": [field]})
 
 
-def test_recursive_schemas_are_refused_at_compile_time(compile_reader: Any) -> None:
+def test_recursive_schemas_are_refused_at_compile_time() -> None:
     """Both decoders unroll the schema; a record that contains itself is left to fastavro."""
     linked = {"type": "record", "name": "Node", "fields": [
         {"name": "value", "type": "long"}, {"name": "next", "type": ["null", "Node"]}]}
     for schema in (linked, fastavro.parse_schema(linked)):
         with pytest.raises(UnsupportedSchema, match="recursive type"):
-            compile_reader(schema)
+            compile_decoder(schema)
 
 
 def test_the_c_decoder_is_what_ingest_decodes_with() -> None:
     """Every installation builds the C decoder (pyproject.toml: optional = false); its absence is a build fault."""
-    assert avro_native.AVAILABLE, "schemas/avro/_avro_native.c was not built: reinstall with `pip install -e .`"
     assert isinstance(EVENT_SCHEMA._decode, functools.partial)  # what ingest decodes with
 
 
 def test_c_decoder_never_reads_past_broken_bytes() -> None:
     """Every truncation and many corruptions of a real record: the C decoder raises or returns fastavro's
     answer, and a block count larger than the bytes left is refused before anything is allocated."""
-    decode = compile_c(PARSED)
+    decode = compile_decoder(PARSED)
     body = _write(RECORDS[0])
     rng = random.Random(7)
     candidates = [body[:n] for n in range(len(body))]
@@ -160,11 +147,11 @@ def test_c_decoder_never_reads_past_broken_bytes() -> None:
         except (ValueError, OverflowError):  # UnicodeDecodeError is a ValueError
             continue
         assert got == _fastavro(bad)
-    huge = compile_c({"type": "record", "name": "H", "fields": [{"name": "a", "type": {"type": "array",
+    huge = compile_decoder({"type": "record", "name": "H", "fields": [{"name": "a", "type": {"type": "array",
                                                                                       "items": "long"}}]})
     with pytest.raises(ValueError, match="truncated"):
         huge(_zigzag(2**40) + b"\x02")
-    nulls = compile_c({"type": "record", "name": "Z", "fields": [{"name": "a", "type": {"type": "array",
+    nulls = compile_decoder({"type": "record", "name": "Z", "fields": [{"name": "a", "type": {"type": "array",
                                                                                        "items": "null"}}]})
     with pytest.raises(ValueError, match="too many items"):
         nulls(_zigzag(2**40) + b"\x00")
