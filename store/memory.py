@@ -26,9 +26,8 @@ from store.port import (
     VerifyResult,
     classify,
     pages,
-    row_hash,
-    verify_chain,
 )
+from store.rows import row_hash, verify_chain
 
 
 class InMemoryEventStore:

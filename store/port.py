@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from schemas.epcis.timefmt import utc_text
-
 GENESIS_HASH = bytes(32)
 
 
@@ -159,54 +157,6 @@ def pages(read: Callable[[int, int], list[StoredEvent]], after: int, until: int,
         yield rows
         after = rows[-1].position
 BeforeCommit = Callable[[list[Rejected]], None]
-
-
-def row_hash(prev_hash: bytes, position: int, recorded_at: datetime, event: NewEvent) -> bytes:
-    """The chain hash of one row: SHA-256 over the previous row's hash and every column of this row."""
-    return chain_link(prev_hash, position, utc_text(recorded_at), hash_tail(event))
-
-
-def hash_tail(event: NewEvent, event_time: str | None = None) -> bytes:
-    """What a row's chain hash covers after its position and record time: every other column, which is
-    known before the row has a place in the chain. An append computes it before it takes the append lock;
-    :func:`chain_link` adds the place. ``event_time`` may be given as its :func:`utc_text` already."""
-    src = event.source
-    return "\x1f".join((
-        "",  # the separator after the record time
-        event.event_key,
-        "1" if event.is_declaration else "0",
-        event.event_id or "",
-        event.event_type,
-        utc_text(event.event_time) if event_time is None else event_time,
-        event.event_tz_offset,
-        event.biz_step or "",
-        ",".join(event.lot_keys),
-        "" if src is None else f"{src.topic}|{src.partition}|{src.offset}",
-        event.content_hash.hex(),
-    )).encode()
-
-
-def chain_link(prev_hash: bytes, position: int, recorded: str, tail: bytes) -> bytes:
-    """SHA-256 over the previous hash, ``position``, the record time text and the row's :func:`hash_tail`."""
-    h = hashlib.sha256(prev_hash)
-    h.update(f"{position}\x1f{recorded}".encode())
-    h.update(tail)
-    return h.digest()
-
-
-def verify_chain(rows: Iterator[StoredEvent]) -> VerifyResult:
-    """Walk rows in position order and name the first whose position or hash does not match the chain."""
-    prev, expected_pos, count = GENESIS_HASH, 1, 0
-    for row in rows:
-        count += 1
-        if row.position != expected_pos:
-            return VerifyResult(count, False, expected_pos,
-                                f"position {expected_pos} is missing (next row found is {row.position})")
-        if row_hash(prev, row.position, row.recorded_at, row.event) != row.row_hash:
-            return VerifyResult(count, False, row.position,
-                                f"row {row.position} ({row.event.event_key}) does not match its hash")
-        prev, expected_pos = row.row_hash, expected_pos + 1
-    return VerifyResult(count, True)
 
 
 def dedupe(events: Sequence[NewEvent]) -> tuple[list[NewEvent], int]:

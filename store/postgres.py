@@ -38,11 +38,10 @@ from store.port import (
     VerifyResult,
     classify,
     pages,
-    verify_chain,
 )
 from store.reads import EVENT_COLUMNS as EVENT_COLUMNS
 from store.reads import READ as READ
-from store.rows import chain, stage
+from store.rows import chain, stage, verify_chain
 
 APPEND_LOCK_ID = 0x4C4F544C494E45  # "LOTLINE": the advisory lock that serialises appends
 

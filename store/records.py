@@ -8,7 +8,6 @@ through here, so this module is compiled by mypyc where Lotline is installed (``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from schemas.avro.codec import event_to_record
@@ -19,7 +18,7 @@ from schemas.formats.wire import check, lot_keys, to_jsonld
 from store.port import NewEvent, SourceRef
 
 
-def row_from_record(record: Mapping[str, Any], source: SourceRef | None = None) -> NewEvent:
+def row_from_record(record: dict[str, Any], source: SourceRef | None = None) -> NewEvent:
     """The store row of a checked record (:func:`schemas.formats.wire.check`): identity, indexed columns and the
     JSON-LD body, whose namespace prefixes ride along in an event-level ``@context``."""
     body = to_jsonld(record)
@@ -29,14 +28,14 @@ def row_from_record(record: Mapping[str, Any], source: SourceRef | None = None) 
     return _new_event(record, dumps(body), tuple(sorted(str(k) for k in keys)), source)
 
 
-def checked_row(record: Mapping[str, Any], source: SourceRef | None = None) -> NewEvent:
+def checked_row(record: dict[str, Any], source: SourceRef | None = None) -> NewEvent:
     """:func:`schemas.formats.wire.check` the record, then its :func:`row_from_record`. Raises
     :class:`~schemas.epcis.errors.EPCISError` naming what is wrong."""
     check(record)
     return row_from_record(record, source)
 
 
-def _new_event(record: Mapping[str, Any], body: str, keys: tuple[str, ...], source: SourceRef | None) -> NewEvent:
+def _new_event(record: dict[str, Any], body: str, keys: tuple[str, ...], source: SourceRef | None) -> NewEvent:
     return NewEvent(
         event_key=record_identity(record),
         is_declaration=record["errorDeclaration"] is not None,

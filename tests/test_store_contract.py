@@ -14,7 +14,7 @@ import pytest
 
 from store.memory import InMemoryEventStore
 from store.pgcopy import COPY_CHUNK
-from store.port import GENESIS_HASH, EventFilter, EventStore, Rejected, StoredEvent, StoreStats, row_hash
+from store.port import GENESIS_HASH, EventFilter, EventStore, Rejected, StoredEvent, StoreStats
 from store.postgres import (
     APPEND_BEGIN,
     APPEND_LOCK_ID,
@@ -23,6 +23,7 @@ from store.postgres import (
     PostgresEventStore,
 )
 from store.records import to_new_event
+from store.rows import row_hash
 from tests.factories import T0, declared, row, shipment
 from tests.plans import most_rows_touched, unanalysed_store
 

@@ -74,11 +74,15 @@ SHIPPING = "shipping"
 
 _KIND = {IdKind.LGTIN: "L", IdKind.SSCC: "C"}
 _MISSING = object()
-_LONG_NUMBER = re.compile(rb'"quantity":\s*-?[0-9.]{16}')
+_LONG_NUMBER = re.compile(r'"quantity":\s*-?[0-9.]{16}')
 """A quantity of 16 digits or more (or a look-alike inside a string: then only time is lost); quantities are
 the only numbers the rules read. orjson reads numbers as doubles, and a double holds every decimal of up to 15
 significant digits, which ``repr`` then gives back; a body with a longer one is read with exact decimals
 (:func:`schemas.epcis.jsontext.loads`)."""
+
+
+def _as_text(raw: str | bytes) -> str:
+    return raw if isinstance(raw, str) else raw.decode()
 
 
 def store_text(rows: Iterable[StoreRow]) -> bytes:
@@ -202,15 +206,15 @@ class Extractor:
         out = self._lines(data.decode().split("\n"))
         return {t: "".join(lines).encode() for t, lines in out.items()}
 
-    def _lines(self, lines: Iterable[str]) -> dict[str, list[str]]:
+    def _lines(self, lines: list[str]) -> dict[str, list[str]]:
         """The COPY lines, per table, of store rows given as COPY text lines (:data:`READ_COLUMNS`)."""
         out: dict[str, list[str]] = {t: [] for t in STREAMED}
         for line in lines:
             if not line:
                 continue
-            position, key, decl, etype, event_id, event_time, tz, body = line.split("\t")
-            raw = body.encode() if "\\" not in body else codecs.escape_decode(body.encode())[0]
-            value = loads(raw) if _LONG_NUMBER.search(raw) else orjson.loads(raw)
+            position, key, decl, etype, event_id, event_time, tz, body = line.split("\t", 7)
+            raw: str | bytes = body if "\\" not in body else codecs.escape_decode(body.encode())[0]
+            value = loads(raw) if _LONG_NUMBER.search(_as_text(raw)) else orjson.loads(raw)
             self._event(out, position, key, decl == "t", etype, event_id, event_time, tz, value)
             self.events += 1
             self.position = int(position)
@@ -305,11 +309,10 @@ class Extractor:
         return tuple(dict.fromkeys(s for e in texts if (s := self._sscc(e)) is not None))
 
     def _event(self, out: dict[str, list[str]], position: str, key: str, decl: bool, etype: str, event_id: str,
-               event_time: str, tz: str, body: Any) -> None:
+               event_time: str, tz: str, value: Any) -> None:
         """The rows of one stored row: an error declaration's retraction, or an event's rows;
         ``key``, ``event_id``, ``event_time`` and ``tz`` arrive as COPY fields and leave as they came."""
-        if type(body) is not dict:
-            body = {}
+        body: dict[str, Any] = value if type(value) is dict else {}
         if decl:
             d = body.get("errorDeclaration")
             d = d if type(d) is dict else {}
@@ -324,24 +327,23 @@ class Extractor:
         action = body.get("action")
         ilmd = ilmd_lot(etype, action if type(action) is str else None, body.get("ilmd"))
         items: dict[str, str] = {}
-        get = body.get
         tkey = NULL  # lineage_events names a transformation's key
         if etype == "TransformationEvent":
-            tid = get("transformationID")
+            tid = body.get("transformationID")
             alone = not (type(tid) is str and tid)
             tkey = f"ev:{key}" if alone else copy_text(f"tx:{tid}")
             io = out["transformation_io"]
-            ins = _with_lot(self._refs(get("inputEPCList"), get("inputQuantityList"), ilmd, items))
-            outs = _with_lot(self._refs(get("outputEPCList"), get("outputQuantityList"), ilmd, items))
+            ins = _with_lot(self._refs(body.get("inputEPCList"), body.get("inputQuantityList"), ilmd, items))
+            outs = _with_lot(self._refs(body.get("outputEPCList"), body.get("outputQuantityList"), ilmd, items))
             io.extend(f"{tkey}\t{key}\tin\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in ins)
             io.extend(f"{tkey}\t{key}\tout\t{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\n" for r in outs)
             if alone:
                 out["lot_edges"].extend(_edges(ins, outs, tkey))
         elif etype == "AggregationEvent":
-            child_epcs = get("childEPCs")
-            children = self._refs(child_epcs, get("childQuantityList"), ilmd, items)
+            child_epcs = body.get("childEPCs")
+            children = self._refs(child_epcs, body.get("childQuantityList"), ilmd, items)
             child_ssccs = self._ssccs(child_epcs)
-            parent_id = get("parentID")
+            parent_id = body.get("parentID")
             parent = self._sscc(parent_id) if parent_id else None
             if parent is not None and action in ("ADD", "DELETE"):
                 agg, head = out["aggregations"], f"{key}\t{parent}\t{action}\t{event_time}"
@@ -353,12 +355,12 @@ class Extractor:
             self._movement(out, ev, key, body, location, children,
                            child_ssccs if listed or parent is None else (parent,), parent if listed else None)
         elif etype == "ObjectEvent":
-            epcs = get("epcList")
-            lines = self._refs(epcs, get("quantityList"), ilmd, items)
+            epcs = body.get("epcList")
+            lines = self._refs(epcs, body.get("quantityList"), ilmd, items)
             self._movement(out, ev, key, body, location, lines, self._ssccs(epcs), None)
         else:  # TransactionEvent / AssociationEvent: not lineage, but the lots they name are still lots seen
-            self._refs(get("epcList"), get("quantityList"), ilmd, items)
-            self._refs(get("childEPCs"), get("childQuantityList"), ilmd, items)
+            self._refs(body.get("epcList"), body.get("quantityList"), ilmd, items)
+            self._refs(body.get("childEPCs"), body.get("childQuantityList"), ilmd, items)
         out["lineage_events"].append(f"{key}\t{tkey}\n")
         for item, lid in items.items():  # per event the last reference of an item wins
             if (item, lid) not in self._items:

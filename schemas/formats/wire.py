@@ -13,7 +13,6 @@ Field names in errors are the JSON-LD names, which are also the record's.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,7 +24,7 @@ from schemas.epcis.lots import ilmd_lot, lot_keys_of
 from schemas.epcis.model import EPCISEvent, JsonValue
 from schemas.epcis.timefmt import format_timestamp, parse_offset
 
-Record = Mapping[str, Any]
+Record = dict[str, Any]
 
 EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
 QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
@@ -139,7 +138,7 @@ def check(r: Record) -> None:
 _UNITS_SEEN: set[str] = set()
 
 
-def _check_quantities(items: Sequence[Mapping[str, Any]], name: str) -> None:
+def _check_quantities(items: list[dict[str, Any]], name: str) -> None:
     for i, q in enumerate(items):
         _check_identifier(q["epcClass"], name, i, "/epcClass")
         if q["quantity"] is not None and isinstance(problem := quantity_value(q["quantity"]), str):
@@ -165,7 +164,7 @@ def lot_keys(r: Record, ilmd: JsonValue) -> frozenset[LotKey]:
     return lot_keys_of(texts, lot)
 
 
-def _quantities(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _quantities(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for q in items:
         item: dict[str, Any] = {"epcClass": q["epcClass"]}
