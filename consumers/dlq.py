@@ -4,6 +4,10 @@ Each dead letter keeps the original key, value and headers byte for byte, and ad
 source topic, partition and offset and the reason, so an operator can fix the producer and replay it.
 The consumer flushes dead letters *before* it commits the batch's offsets: a crash in between repeats a
 dead letter (recognisable by its source coordinates) but never loses one.
+
+A dead letter never fails for its size: a value or key larger than the broker would take is cut to its first
+:data:`MAX_VALUE_BYTES` (:data:`MAX_KEY_BYTES`), and the headers say so and give the original size; the source
+coordinates still point at the whole message. A reason is cut to :data:`MAX_REASON_CHARS` characters.
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ SOURCE_TOPIC = "lotline.dlq.source.topic"
 SOURCE_PARTITION = "lotline.dlq.source.partition"
 SOURCE_OFFSET = "lotline.dlq.source.offset"
 FAILED_AT = "lotline.dlq.failed.at"
+VALUE_SIZE = "lotline.dlq.value.size"
+TRUNCATED = "lotline.dlq.truncated"
+
+MAX_VALUE_BYTES = 512 * 1024
+"""The most of a message's value a dead letter carries (Kafka's default ``message.max.bytes`` is 1 MB)."""
+MAX_KEY_BYTES = 4096
+MAX_REASON_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +69,21 @@ class DeadLetterPublisher:
             return
         now = datetime.now(UTC).isoformat().encode()
         for d in letters:
-            headers: Headers = [*d.headers, (REASON, d.reason.encode()), (SOURCE_TOPIC, d.topic.encode()),
-                       (SOURCE_PARTITION, str(d.partition).encode()), (SOURCE_OFFSET, str(d.offset).encode()),
-                       (FAILED_AT, now)]
-            self._producer.produce(self.topic, value=d.value, key=d.key, headers=headers,
-                                   on_delivery=self._delivered)
+            reason = d.reason if len(d.reason) <= MAX_REASON_CHARS else d.reason[:MAX_REASON_CHARS] + "..."
+            headers: Headers = [*d.headers, (REASON, reason.encode()), (SOURCE_TOPIC, d.topic.encode()),
+                                (SOURCE_PARTITION, str(d.partition).encode()),
+                                (SOURCE_OFFSET, str(d.offset).encode()), (FAILED_AT, now)]
+            value, key = d.value, d.key
+            cut = [name for name, part, most in (("value", value, MAX_VALUE_BYTES), ("key", key, MAX_KEY_BYTES))
+                   if part is not None and len(part) > most]
+            if cut:
+                headers += [(VALUE_SIZE, str(len(value or b"")).encode()), (TRUNCATED, ",".join(cut).encode())]
+                value = None if value is None else value[:MAX_VALUE_BYTES]
+                key = None if key is None else key[:MAX_KEY_BYTES]
+            self._producer.produce(self.topic, value=value, key=key, headers=headers, on_delivery=self._delivered)
             log.warning("event dead-lettered", source=f"{d.topic}[{d.partition}]@{d.offset}",
-                        event_key=(d.key or b"").decode(errors="replace"), reason=d.reason, dlq=self.topic)
+                        event_key=(d.key or b"")[:200].decode(errors="replace"), reason=reason, dlq=self.topic,
+                        truncated=cut or None)
         remaining = self._producer.flush(timeout)
         errors, self._errors = self._errors, []
         if remaining or errors:

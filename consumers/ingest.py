@@ -161,6 +161,8 @@ class IngestWorker:
         try:
             while not self._stop:
                 msgs = self._consumer.consume(num_messages=opts.batch_size, timeout=opts.batch_timeout_s)
+                if self._inflight is not None and self._inflight[1].done():
+                    self._drain()  # a failed write stops ingest now, not when the next batch arrives
                 batch = self._prepare(msgs)
                 if batch is not None:
                     self._drain()

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.avro.codec import event_to_record
-from schemas.epcis.jsontext import dumps
 from schemas.epcis.model import EPCISEvent
 from schemas.formats.identity import record_identity
-from schemas.formats.wire import check, lot_keys, to_jsonld
+from schemas.formats.wire import body_text, check, lot_keys, to_jsonld
 from store.port import NewEvent, SourceRef
 
 
@@ -25,7 +24,7 @@ def row_from_record(record: dict[str, Any], source: SourceRef | None = None) -> 
     keys = lot_keys(record, body.get("ilmd"))
     if record["namespaces"]:
         body = {"@context": [dict(sorted(record["namespaces"].items()))], **body}
-    return _new_event(record, dumps(body), tuple(sorted(str(k) for k in keys)), source)
+    return _new_event(record, body_text(body), tuple(sorted(str(k) for k in keys)), source)
 
 
 def checked_row(record: dict[str, Any], source: SourceRef | None = None) -> NewEvent:

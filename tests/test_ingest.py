@@ -6,9 +6,11 @@ import json
 import sys
 from dataclasses import replace
 
-from consumers.dlq import REASON, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
+from confluent_kafka import Producer
+
+from consumers.dlq import MAX_VALUE_BYTES, REASON, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC, TRUNCATED, VALUE_SIZE
 from lotline.wiring import Runtime
-from schemas.avro.codec import AvroSchema, EventCodec, SingleObjectFraming
+from schemas.avro.codec import AvroSchema, EventCodec, SingleObjectFraming, event_to_record
 from schemas.epcis.model import QuantityElement
 from tests.factories import declared, shipment
 from tests.kafka_util import read_topic
@@ -105,3 +107,49 @@ def test_conflicting_content_under_a_stored_identity_is_dead_lettered(runtime: R
     dlq = read_topic(runtime.settings.kafka_bootstrap or "", runtime.settings.dlq_topic, expect=1)
     assert len(dlq) == 1
     assert "already stored with different content" in dict(dlq[0].headers() or [])[REASON].decode()
+
+
+def test_hostile_records_and_an_oversized_message_are_dead_lettered_and_ingest_goes_on(runtime: Runtime) -> None:
+    """Records that once stopped ingest at every restart (a NUL in an eventID, a quantity of 5,000 digits, one of
+    ``1E+10000000``) and a 2 MB message that is no Avro at all, more than a dead letter may carry: each is
+    dead-lettered with its reason, the oversized one cut to its first bytes with its size in a header, and the good
+    events around them are stored, with one whose ILMD holds an integer beyond 64 bits (which also stopped ingest:
+    now kept exactly)."""
+    codec = EventCodec()
+    good = [shipment(i) for i in range(3)]
+    hostile = {
+        "nul-id": {**event_to_record(shipment(10)), "eventID": "urn:uuid:a\x00b"},
+        "digits": {**event_to_record(shipment(11)), "quantityList": [
+            {"epcClass": "urn:epc:class:lgtin:0614141.107346.L1", "quantity": "9" * 5000, "uom": "KGM"}]},
+        "exponent": {**event_to_record(shipment(12)), "quantityList": [
+            {"epcClass": "urn:epc:class:lgtin:0614141.107346.L1", "quantity": "1E+10000000", "uom": "KGM"}]},
+    }
+    big_int = {**event_to_record(shipment(13)), "ilmdJson": '{"weight": 100000000000000000000000000000}'}
+    oversized = b"\x07" * (2 * 1024 * 1024)
+    big = Producer({"bootstrap.servers": runtime.settings.kafka_bootstrap, "message.max.bytes": 8 * 1024 * 1024})
+    with runtime.publisher() as pub:
+        pub.publish(good[0])
+        for key, record in hostile.items():
+            pub.publish_raw(key, codec.encode_record(record))
+        pub.publish_raw("big-int", codec.encode_record(big_int))
+        pub.publish(good[1])
+    big.produce(runtime.settings.events_topic, key=b"oversized", value=oversized)
+    assert big.flush(30) == 0
+    with runtime.publisher() as pub:
+        pub.publish(good[2])
+    _ingest(runtime)
+    stored = {r.event.event_key: r.event.body for r in runtime.store.read(0, 100)}
+    assert set(stored) == {e.event_id for e in good} | {big_int["eventID"]}
+    assert '"ilmd":{"weight":100000000000000000000000000000}' in stored[big_int["eventID"]]
+    letters = read_topic(runtime.settings.kafka_bootstrap or "", runtime.settings.dlq_topic, expect=4)
+    by_key = {(m.key() or b"").decode(): m for m in letters}
+    assert set(by_key) == {*hostile, "oversized"}
+    reasons = {k: dict(m.headers() or [])[REASON].decode() for k, m in by_key.items()}
+    assert "eventID: holds a NUL character" in reasons["nul-id"]
+    assert "quantityList/0/quantity" in reasons["digits"] and "is beyond 10^±100" in reasons["digits"]
+    assert "is beyond 10^±100" in reasons["exponent"]
+    cut = by_key["oversized"]
+    headers = dict(cut.headers() or [])
+    assert cut.value() == oversized[:MAX_VALUE_BYTES]
+    assert headers[VALUE_SIZE] == str(len(oversized)).encode() and headers[TRUNCATED] == b"value"
+    assert "not Avro single-object encoded" in reasons["oversized"]

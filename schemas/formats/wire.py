@@ -8,6 +8,12 @@ message only to check it and write it back out, which cost more than half of its
 and call them, and the lot-key rule is shared with :meth:`EPCISEvent.lot_keys`.
 
 Field names in errors are the JSON-LD names, which are also the record's.
+
+What the store and the lineage cannot keep is refused here, so capture refuses it and ingest dead-letters it
+instead of failing on it at every restart: a NUL character anywhere (PostgreSQL's text holds none,
+:func:`body_text`), numbers beyond :func:`schemas.epcis.jsontext.number_problem`'s bounds, and texts the store
+or the lineage index (eventID, identifiers, transformationID, a lot number stated in ILMD) longer than
+:data:`MAX_KEY_LENGTH`.
 """
 
 from __future__ import annotations
@@ -19,12 +25,16 @@ from typing import Any
 from schemas.avro.codec import event_to_record
 from schemas.epcis.errors import EPCISError, IdentifierError
 from schemas.epcis.identifiers import LotKey, lot_ref
-from schemas.epcis.jsontext import loads
+from schemas.epcis.jsontext import dumps, loads, number_problem
 from schemas.epcis.lots import ilmd_lot, lot_keys_of
 from schemas.epcis.model import EPCISEvent, JsonValue
 from schemas.epcis.timefmt import format_timestamp, parse_offset
 
 Record = dict[str, Any]
+
+MAX_KEY_LENGTH = 512
+"""The most characters of an indexed text: PostgreSQL refuses a B-tree entry over ~2.7 KB (512 characters of
+UTF-8 take at most 2 KB); GS1 keys are far shorter (an SGTIN URN ~40 characters, a lot number at most 20)."""
 
 EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
 QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
@@ -58,6 +68,9 @@ def _json_object(text: str | None, name: str) -> dict[str, JsonValue]:
 def _check_identifier(text: str, name: str, index: int | None = None, part: str = "") -> None:
     """Validate one identifier (keeping what :func:`lot_keys` will ask for); the field named in an error is
     ``name[/index]part``, written out only then."""
+    if len(text) > MAX_KEY_LENGTH:
+        field = name if index is None else f"{name}/{index}"
+        raise EPCISError(f"is {len(text)} characters long (at most {MAX_KEY_LENGTH})", field=field + part)
     try:
         lot_ref(text)
     except IdentifierError as exc:
@@ -78,18 +91,58 @@ def quantity_value(text: str) -> Decimal | str:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        return f"{text!r} is not a decimal number"
-    if not value.is_finite():
-        return f"{text!r} is not a finite number"
+        return f"{text[:40]!r} is not a decimal number"
+    if (problem := number_problem(value)) is not None:
+        return problem
     if value < 0:
         return f"{value} is negative"
     return value
 
 
 def validate_event(event: EPCISEvent) -> None:
-    """Check the rules of EPCIS 2.0 §7 that a parser alone does not enforce on a model event: :func:`check` of
-    its Avro record, the one definition that ingest also runs. Raises :class:`EPCISError` naming the field."""
-    check(event_to_record(event))
+    """Check the rules of EPCIS 2.0 §7 that a parser alone does not enforce on a model event, and what the store
+    refuses: :func:`check` of its Avro record, then its JSON-LD form as ingest writes it (its lots and its body,
+    :func:`body_text`), the definitions ingest runs too. Raises :class:`EPCISError` naming the field."""
+    try:
+        record = event_to_record(event)
+    except TypeError as exc:  # orjson's refusal of JSON values nested deeper than it writes (254 levels)
+        raise EPCISError(f"cannot be written as JSON: {exc}") from None
+    check(record)
+    body = to_jsonld(record)
+    lot_keys(record, body.get("ilmd"))
+    body_text(body)
+
+
+def body_text(body: dict[str, Any]) -> str:
+    """The JSON text the store keeps of the JSON-LD ``body``; raises :class:`EPCISError` where it holds a NUL
+    character (U+0000) in a name or a value, naming where (PostgreSQL's text and the lineage's COPY cannot carry
+    one), or is nested deeper than JSON is written (254 levels)."""
+    try:
+        text = dumps(body)
+    except TypeError as exc:  # orjson's refusal
+        raise EPCISError(f"cannot be written as JSON: {exc}", field="/") from None
+    if "\\u0000" in text and (where := _nul_path(body, "")) is not None:
+        raise EPCISError("holds a NUL character (U+0000), which the event store cannot keep", field=where or "/")
+    return text
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    """The path (``member/index/...``) of the first text in ``value`` that holds U+0000, else None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            name = str(k).replace("\x00", "\\u0000")
+            here = f"{path}/{name}" if path else name
+            if "\x00" in str(k):
+                return here
+            if (found := _nul_path(v, here)) is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if (found := _nul_path(v, f"{path}/{i}")) is not None:
+                return found
+    return None
 
 
 def check(r: Record) -> None:
@@ -102,6 +155,9 @@ def check(r: Record) -> None:
     t = r["type"]
     action = r["action"]
     offset = r["eventTimeZoneOffset"]
+    for name in ("eventID", "transformationID"):
+        if (key := r[name]) is not None and len(key) > MAX_KEY_LENGTH:
+            raise EPCISError(f"is {len(key)} characters long (at most {MAX_KEY_LENGTH})", field=name)
     if parse_offset(offset) != offset:
         raise EPCISError(f"{offset!r} is not a time-zone offset of the form +hh:mm or -hh:mm",
                          field="eventTimeZoneOffset")
@@ -154,6 +210,9 @@ def _check_quantities(items: list[dict[str, Any]], name: str) -> None:
 def lot_keys(r: Record, ilmd: JsonValue) -> frozenset[LotKey]:
     """The lots the event touches (the rule of :meth:`EPCISEvent.lot_keys`); ``ilmd`` is the parsed ILMD."""
     lot = ilmd_lot(r["type"], r["action"], ilmd)
+    if lot is not None and len(lot) > MAX_KEY_LENGTH:
+        raise EPCISError(f"states a lot number of {len(lot)} characters (at most {MAX_KEY_LENGTH})",
+                         field="ilmd/cbvmda:lotNumber")
     texts: list[str] = []
     if r["parentID"]:
         texts.append(r["parentID"])
