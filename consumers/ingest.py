@@ -8,6 +8,15 @@ skips an identity it already holds. Kafka-side commits are made only so lag moni
 
 Messages that cannot be decoded or validated go to the dead-letter topic with the reason, and the consumer
 keeps going. SIGTERM/SIGINT finish the batch in hand and stop.
+
+Nothing is skipped without an operator saying so. The stored offsets belong to one topic, known by the id the
+broker gives it (:meth:`~store.port.EventStore.bound_topic`): a topic deleted and created again under the same
+name (a broker rebuilt, a cluster migrated) has another id, and ingest stops with :class:`IngestError` instead of
+seeking into it at the old offsets. So it does where the broker says a stored offset lies outside its partition
+(``auto.offset.reset=error``: beyond its end, or before its start, messages deleted before they were read;
+Kafka says so, the embedded Tansu broker does not). ``lotline ingest --reset-offsets`` is the deliberate way on.
+``--until-idle`` stops only when every partition of the topic, not only this process's share, is stored to its
+end.
 """
 
 from __future__ import annotations
@@ -22,7 +31,16 @@ from types import FrameType
 from typing import Any
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicCollection,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
 
 from consumers.dlq import DeadLetter, DeadLetterPublisher
 from consumers.messages import coordinates
@@ -37,7 +55,9 @@ log = structlog.get_logger("lotline.ingest")
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
     "enable.auto.offset.store": False,
-    "auto.offset.reset": "earliest",
+    # Partitions with no stored offset are assigned at their beginning; a stored offset the broker does not hold
+    # is an error, never a silent jump (IngestError).
+    "auto.offset.reset": "error",
     "enable.partition.eof": True,
     # A group join waits session.timeout.ms/2 on some brokers (22 s with the 45 s default on Tansu).
     "session.timeout.ms": 6000,
@@ -67,6 +87,15 @@ class IngestOptions:
     batch_timeout_s: float = 0.5
     until_idle: bool = False
     idle_timeout_s: float = 15.0
+    topic_wait_s: float = 30.0  # until_idle: how long partitions another member holds may stay behind
+
+
+class IngestError(Exception):
+    """Ingest cannot go on without skipping events: what is wrong, where, and what an operator can do."""
+
+
+RESET_HINT = ("`lotline ingest --reset-offsets` makes the group read the topic from its start (events already "
+              "stored are recognised and not stored twice)")
 
 
 @dataclass(slots=True)
@@ -108,6 +137,10 @@ class IngestWorker:
         self._stop = False
         self._assigned: set[int] = set()
         self._at_eof: set[int] = set()
+        self._kafka_config = kafka_config
+        self._fatal: IngestError | None = None
+        self._behind_since: float | None = None
+        self._checked_at = 0.0
         self._consumer = Consumer({**CONSUMER_DEFAULTS, "group.id": options.group, **kafka_config})
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
         self._inflight: tuple[_Batch, Future[AppendResult]] | None = None
@@ -153,6 +186,7 @@ class IngestWorker:
 
     def _run(self) -> IngestStats:
         opts = self.options
+        self._check_topic_identity()
         self._consumer.subscribe([opts.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_revoke)
         switch_interval = sys.getswitchinterval()
@@ -161,6 +195,8 @@ class IngestWorker:
         try:
             while not self._stop:
                 msgs = self._consumer.consume(num_messages=opts.batch_size, timeout=opts.batch_timeout_s)
+                if self._fatal is not None:
+                    raise self._fatal
                 if self._inflight is not None and self._inflight[1].done():
                     self._drain()  # a failed write stops ingest now, not when the next batch arrives
                 batch = self._prepare(msgs)
@@ -182,9 +218,65 @@ class IngestWorker:
         return self.stats
 
     def _caught_up(self, last_activity: float) -> bool:
+        """Whether every partition of the topic is stored to its end (checked once this process's share is, or
+        when it has none after the idle timeout); raises :class:`IngestError` naming the partitions another
+        member holds when they stay behind for ``topic_wait_s``."""
         if self._assigned:
-            return self._assigned <= self._at_eof
-        return time.monotonic() - last_activity > self.options.idle_timeout_s
+            if not self._assigned <= self._at_eof:
+                return False
+        elif time.monotonic() - last_activity <= self.options.idle_timeout_s:
+            return False
+        now = time.monotonic()
+        if now - self._checked_at < 1.0:
+            return False
+        self._checked_at = now
+        self._drain()  # the batch in flight holds offsets the check reads
+        behind = self._behind()
+        if not behind:
+            return True
+        self._behind_since = self._behind_since or now
+        if now - self._behind_since > self.options.topic_wait_s:
+            left = sum(high - at for at, high in behind.values())
+            raise IngestError(
+                f"topic {self.options.topic}: partitions {', '.join(map(str, sorted(behind)))} hold {left} messages "
+                f"not yet stored (stored/end offsets: "
+                f"{', '.join(f'{p}: {at}/{high}' for p, (at, high) in sorted(behind.items()))}), held for "
+                f"{self.options.topic_wait_s:g} s by another member of group {self.options.group} that stored none "
+                f"of them (a stopped process whose session has not expired yet, or a stalled one). Run again once it "
+                f"has left the group.")
+        return False
+
+    def _behind(self) -> dict[int, tuple[int, int]]:
+        """``{partition: (stored offset, end offset)}`` of the topic's partitions not stored to their end."""
+        topic = self.options.topic
+        stored = self.store.stored_offsets(self.options.group, topic)
+        behind = {}
+        for p in self._consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+            low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if (at := stored.get(p, low)) < high:
+                behind[p] = (at, high)
+        return behind
+
+    def _check_topic_identity(self) -> None:
+        """Bind the stored offsets to the topic's id, or raise :class:`IngestError` if they belong to another
+        topic of the same name. (A broker that gives no topic id is checked by offsets alone.)"""
+        topic = self.options.topic
+        admin = AdminClient(self._kafka_config)
+        try:
+            described = admin.describe_topics(TopicCollection([topic]))[topic].result(timeout=10)
+        except KafkaException as exc:
+            log.warning("topic id unknown; checking stored offsets against the partitions only", topic=topic,
+                        error=str(exc))
+            return
+        topic_id = str(described.topic_id) if getattr(described, "topic_id", None) is not None else ""
+        if not topic_id:
+            return
+        bound = self.store.bound_topic(self.options.group, topic, topic_id)
+        if bound != topic_id:
+            raise IngestError(
+                f"topic {topic} was deleted and created again (its id was {bound}, it is now {topic_id}): the offsets "
+                f"stored for group {self.options.group} belong to the old topic, and reading the new one from them "
+                f"would skip events. Nothing was skipped. " + RESET_HINT)
 
     def _summary(self) -> dict[str, int]:
         s = self.stats
@@ -200,6 +292,11 @@ class IngestWorker:
                 if err.code() == KafkaError._PARTITION_EOF:
                     self._at_eof.add(coordinates(msg).partition)
                     continue
+                if err.code() == KafkaError._AUTO_OFFSET_RESET:  # a stored offset the partition does not hold
+                    raise IngestError(
+                        f"topic {self.options.topic}: an offset stored for group {self.options.group} lies outside "
+                        f"its partition ({err.str()}): the topic was deleted and created again, or truncated, or "
+                        f"its messages expired before ingest read them. Nothing was skipped. " + RESET_HINT)
                 if err.fatal():
                     raise KafkaException(err)
                 log.warning("consumer error", error=err.str())

@@ -99,18 +99,37 @@ def store_stats(c: Context) -> None:
 
 
 @main.command()
-@click.option("--until-idle", is_flag=True, help="Stop once every assigned partition is caught up.")
+@click.option("--until-idle", is_flag=True,
+              help="Stop once every partition of the topic is stored to its end (exit 1 naming those another "
+                   "member keeps behind).")
+@click.option("--reset-offsets", is_flag=True,
+              help="Forget the group's stored offsets of the topic (after the topic was created again), then exit: "
+                   "the next run reads the topic from its start, and what is stored already is kept once.")
 @setting_option("--group", setting="consumer_group", help="Consumer group.")
 @setting_option("--idle-timeout", setting="ingest_idle_timeout_s",
                 help="With --until-idle: seconds to wait when no partition is assigned.")
+@setting_option("--topic-wait", setting="ingest_topic_wait_s",
+                help="With --until-idle: seconds to wait for partitions another member holds.")
 @pass_context
-def ingest(c: Context, until_idle: bool) -> None:
+def ingest(c: Context, until_idle: bool, reset_offsets: bool) -> None:
     """Consume the events topic into the event store, exactly once."""
+    from consumers.ingest import IngestError
+
+    if reset_offsets:
+        s = c.settings
+        rt = c.runtime(kafka=False)
+        n = rt.store.reset_offsets(s.consumer_group, s.events_topic)
+        click.echo(f"forgot the stored offsets of {n} partition(s) of topic {s.events_topic} for group "
+                   f"{s.consumer_group}: the next `lotline ingest` reads the topic from its start", err=True)
+        return
     rt = c.runtime()
     rt.ensure_topics()
     worker = rt.ingest_worker(until_idle=until_idle)
     worker.install_signal_handlers()
-    stats = worker.run()
+    try:
+        stats = worker.run()
+    except IngestError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"consumed {stats.consumed}, stored {stats.stored}, duplicates {stats.duplicates}, "
                f"dead-lettered {stats.dead_lettered}", err=True)
 

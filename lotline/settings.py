@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # Batch sizes, poll intervals and timeouts of the other parts; the CLI options of the same name override them.
     ingest_idle_timeout_s: float = Field(
         15.0, gt=0, description="ingest --until-idle: longest wait while no partition is assigned")
+    ingest_topic_wait_s: float = Field(
+        30.0, gt=0, description="ingest --until-idle: longest wait for partitions another member holds to be stored")
     project_batch_size: int = Field(1000, ge=1, description="store rows a projector applies per transaction")
     project_poll_s: float = Field(0.5, gt=0, description="seconds between a caught-up projector's polls")
     replay_batch_size: int | None = Field(None, ge=1, description=(

@@ -96,13 +96,14 @@ class Runtime:
                               flush_timeout_s=self.settings.publisher_flush_timeout_s)
 
     def ingest_worker(self, *, until_idle: bool = False, group: str | None = None,
-                      idle_timeout_s: float | None = None,
+                      idle_timeout_s: float | None = None, topic_wait_s: float | None = None,
                       on_batch: Callable[[IngestStats], None] | None = None) -> IngestWorker:
-        """An ingest worker; ``group`` and ``idle_timeout_s`` default to the settings."""
+        """An ingest worker; ``group``, ``idle_timeout_s`` and ``topic_wait_s`` default to the settings."""
         s = self.settings
         options = IngestOptions(topic=s.events_topic, group=group or s.consumer_group, batch_size=s.batch_size,
                                 batch_timeout_s=s.batch_timeout_s, until_idle=until_idle,
-                                idle_timeout_s=s.ingest_idle_timeout_s if idle_timeout_s is None else idle_timeout_s)
+                                idle_timeout_s=s.ingest_idle_timeout_s if idle_timeout_s is None else idle_timeout_s,
+                                topic_wait_s=s.ingest_topic_wait_s if topic_wait_s is None else topic_wait_s)
         return IngestWorker(self.kafka_config(), self.store, DeadLetterPublisher(self.kafka_config(), s.dlq_topic),
                             options, self.codec, on_batch)
 

@@ -37,6 +37,7 @@ class InMemoryEventStore:
         self._rows: list[StoredEvent] = []
         self._index: dict[tuple[str, bool], bytes] = {}
         self._offsets: dict[tuple[str, str, int], int] = {}
+        self._topics: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def prepare(self, events: Sequence[NewEvent]) -> Prepared:
@@ -75,6 +76,18 @@ class InMemoryEventStore:
     def stored_offsets(self, group: str, topic: str) -> dict[int, int]:
         with self._lock:
             return {p: o for (g, t, p), o in self._offsets.items() if g == group and t == topic}
+
+    def bound_topic(self, group: str, topic: str, topic_id: str) -> str:
+        with self._lock:
+            return self._topics.setdefault((group, topic), topic_id)
+
+    def reset_offsets(self, group: str, topic: str) -> int:
+        with self._lock:
+            keys = [k for k in self._offsets if k[0] == group and k[1] == topic]
+            for k in keys:
+                del self._offsets[k]
+            self._topics.pop((group, topic), None)
+            return len(keys)
 
     def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
         with self._lock:

@@ -235,6 +235,17 @@ class EventStore(Protocol):
         """Next offset to consume per partition, as last committed with events."""
         ...
 
+    def bound_topic(self, group: str, topic: str, topic_id: str) -> str:
+        """The broker's id of the topic the group's stored offsets belong to: the one bound before, else
+        ``topic_id``, bound now. A different answer than ``topic_id`` means the topic was created again."""
+        ...
+
+    def reset_offsets(self, group: str, topic: str) -> int:
+        """Forget the group's stored offsets of ``topic`` and the topic they belonged to (the group then reads the
+        topic from its start; what is stored already is recognised and not stored twice). Returns how many
+        partitions had offsets. An operator's deliberate act (``lotline ingest --reset-offsets``)."""
+        ...
+
     def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
         """Rows with ``position > after`` in position order. Never skips a row that commits later."""
         ...

@@ -154,6 +154,20 @@ class PostgresEventStore:
             )
             return {int(p): int(o) for p, o in rows}
 
+    def bound_topic(self, group: str, topic: str, topic_id: str) -> str:
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO ingest_topics (group_id, topic, topic_id) VALUES (:g, :t, :i) "
+                                 "ON CONFLICT (group_id, topic) DO NOTHING"), {"g": group, "t": topic, "i": topic_id})
+            return str(conn.execute(sa.text("SELECT topic_id FROM ingest_topics WHERE group_id = :g AND topic = :t"),
+                                    {"g": group, "t": topic}).scalar_one())
+
+    def reset_offsets(self, group: str, topic: str) -> int:
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM ingest_topics WHERE group_id = :g AND topic = :t"),
+                         {"g": group, "t": topic})
+            return int(conn.execute(sa.text("DELETE FROM ingest_offsets WHERE group_id = :g AND topic = :t"),
+                                    {"g": group, "t": topic}).rowcount)
+
     def read(self, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
         rows: list[StoredEvent] = self._read(partial(reads.read_events, after=after, limit=limit))
         return rows

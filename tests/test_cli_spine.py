@@ -9,7 +9,7 @@ from tests.cli import lotline_env, run_lotline
 def test_simulate_then_ingest_through_the_cli(settings: Settings) -> None:
     env = lotline_env(settings)
     up = run_lotline(["db", "upgrade"], env)
-    assert up.returncode == 0 and "revision 0001" in up.stdout, up.stderr
+    assert up.returncode == 0 and "revision 0002" in up.stdout, up.stderr
     sim = run_lotline(["simulate", "--events", "500", "--seed", "3", "--loads", "0.5"], env)
     assert sim.returncode == 0, sim.stderr
     assert "published 500 events" in sim.stderr

@@ -115,6 +115,17 @@ class EventStoreContract:
         assert store.stored_offsets("g", "t") == {0: 10, 1: 3, 2: 1}
         assert store.stored_offsets("other", "t") == {}
 
+    def test_a_topic_is_bound_once_and_a_reset_forgets_it_with_its_offsets(self, store: EventStore) -> None:
+        assert store.bound_topic("g", "t", "id-1") == "id-1"
+        assert store.bound_topic("g", "t", "id-2") == "id-1"  # created again: the stored offsets are id-1's
+        assert store.bound_topic("other", "t", "id-2") == "id-2"
+        store.append([row(1)], group="g", offsets={("t", 0): 10, ("t", 1): 3})
+        store.append([], group="other", offsets={("t", 0): 4})
+        assert store.reset_offsets("g", "t") == 2
+        assert store.stored_offsets("g", "t") == {} and store.stored_offsets("other", "t") == {0: 4}
+        assert store.bound_topic("g", "t", "id-2") == "id-2"
+        assert store.count() == 1  # events are never touched
+
     def test_hash_chain_verifies(self, store: EventStore) -> None:
         for i in range(5):
             store.append([row(2 * i), row(2 * i + 1)])

@@ -7,3 +7,4 @@ CREATE ROLE lotline_ingest LOGIN PASSWORD :'password';
 GRANT USAGE ON SCHEMA public TO lotline_ingest;
 GRANT SELECT, INSERT ON events TO lotline_ingest;
 GRANT SELECT, INSERT, UPDATE ON ingest_offsets TO lotline_ingest;
+GRANT SELECT, INSERT ON ingest_topics TO lotline_ingest;
