@@ -29,6 +29,10 @@ from schemas.epcis.timefmt import parse_timestamp
     ("urn:epc:id:sgln:0614141.07346.0", "https://id.gs1.org/414/0614141073467"),
     ("urn:epc:id:pgln:0614141.00777", "https://id.gs1.org/417/0614141007776"),
     ("urn:epc:idpat:sgtin:4012345.066666.*", "https://id.gs1.org/01/04012345666663"),
+    # a 12-digit company prefix leaves the location / party reference empty (GS1 TDS)
+    ("urn:epc:id:sgln:061414112345..0", "https://id.gs1.org/414/0614141123452"),
+    ("urn:epc:id:sgln:061414112345..7", "https://id.gs1.org/414/0614141123452/254/7"),
+    ("urn:epc:id:pgln:061414112345.", "https://id.gs1.org/417/0614141123452"),
 ])
 def test_epc_urns_map_to_gs1_keys(urn: str, canonical: str) -> None:
     assert parse_identifier(urn).canonical == canonical
@@ -62,6 +66,8 @@ def test_sgtin_takes_its_lot_from_commissioning_ilmd() -> None:
     ("https://id.gs1.org/00/106141412345678907", "check digit 7, expected 8"),
     ("urn:epc:class:lgtin:0614141.10734.ABC", "13 digits"),
     ("urn:epc:id:sgtin:0614141.107346", "3 dot-separated fields"),
+    ("urn:epc:id:sgln:0614141123456..0", "must be 12 digits"),  # a 13-digit prefix
+    ("urn:epc:id:pgln:.061414112345", "must be 12 digits"),  # the prefix empty instead
 ])
 def test_bad_identifiers_are_named(bad: str, message: str) -> None:
     with pytest.raises(IdentifierError, match=message) as info:

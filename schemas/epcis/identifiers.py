@@ -51,6 +51,12 @@ def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def _reference(text: str) -> bool:
+    """A location, party or asset reference: ASCII digits, or empty where the company prefix takes all 12 digits
+    (GS1 TDS: a 12-digit company prefix leaves a zero-length reference, ``urn:epc:id:sgln:061414112345..0``)."""
+    return text == "" or _digits(text)
+
+
 def _with_check(data: str) -> str:
     """``data`` (already known to be ASCII digits) followed by its check digit."""
     b = data.encode()
@@ -212,17 +218,17 @@ def _parse_epc_urn(text: str) -> Identifier:
         return Identifier(IdKind.SSCC, text, _with_check(ser[0] + cp + ser[1:]))
     if form == "id" and scheme == "sgln":
         cp, loc, ext = _split(body, 3, text)
-        if not (_digits(cp) and _digits(loc)) or len(cp) + len(loc) != 12:
+        if not (_digits(cp) and _reference(loc)) or len(cp) + len(loc) != 12 or not 6 <= len(cp) <= 12:
             raise IdentifierError(f"{text!r}: SGLN company prefix and location reference must be 12 digits")
         return Identifier(IdKind.SGLN, text, _with_check(cp + loc), extension=None if ext == "0" else unquote(ext))
     if form == "id" and scheme == "pgln":
         cp, party = _split(body, 2, text)
-        if not (_digits(cp) and _digits(party)) or len(cp) + len(party) != 12:
+        if not (_digits(cp) and _reference(party)) or len(cp) + len(party) != 12 or not 6 <= len(cp) <= 12:
             raise IdentifierError(f"{text!r}: PGLN company prefix and party reference must be 12 digits")
         return Identifier(IdKind.PGLN, text, _with_check(cp + party))
     if form == "id" and scheme == "grai":
         cp, asset, serial = _split(body, 3, text)
-        if not (_digits(cp) and _digits(asset)) or len(cp) + len(asset) != 12:
+        if not (_digits(cp) and _reference(asset)) or len(cp) + len(asset) != 12 or not 6 <= len(cp) <= 12:
             raise IdentifierError(f"{text!r}: GRAI company prefix and asset type must be 12 digits")
         return Identifier(IdKind.GRAI, text, _with_check("0" + cp + asset), serial=unquote(serial))
     if form == "id" and scheme == "giai":
