@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.epcis.errors import EPCISError
 from schemas.epcis.timefmt import format_timestamp, parse_timestamp, utc_text
 
 instants = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
@@ -37,3 +39,15 @@ def test_fractions_are_trimmed_to_milliseconds_only_when_exact() -> None:
     assert format_timestamp(base.replace(microsecond=120_001)) == "2025-01-01T08:00:00.120001Z"
     assert utc_text(base) == "2025-01-01T08:00:00+00:00"
     assert format_timestamp(base.replace(year=999)) == "0999-01-01T08:00:00.000Z"  # xsd:dateTime: 4-digit years
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("2006-11-07T13:00Z", "the seconds are missing"),
+    ("2006-11-07T13:00:00", "the time-zone offset is missing"),
+    ("07.11.2006 13:00:00Z", "expected a date, 'T' and a time"),
+    ("2006-11-07T13:00:00+1:00", "the time-zone offset is missing"),
+])
+def test_a_refused_timestamp_says_what_is_wrong(text: str, problem: str) -> None:
+    with pytest.raises(EPCISError, match=problem) as info:
+        parse_timestamp(text, "eventTime")
+    assert info.value.field == "eventTime" and "is not an xsd:dateTime" in str(info.value)

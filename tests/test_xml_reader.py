@@ -190,3 +190,13 @@ def test_external_entities_are_not_resolved(tmp_path: Path) -> None:
     except EPCISError:
         return  # refusing the document is fine too
     assert "TOP-SECRET" not in repr(events)
+
+
+def test_a_document_with_a_dtd_is_refused_rather_than_losing_its_entities() -> None:
+    """An internal entity (``&e;``) would vanish from the value it stands in: the document is refused, saying
+    why, instead of storing a value it did not mean."""
+    data = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e "Line 2">]>'
+            + doc(observe(more="<ex:note>made on &e;</ex:note>"), extra='xmlns:ex="https://ns.example.com/"'))
+    with pytest.raises(EPCISError, match=r"uses the entity &e; that its document type declaration") as info:
+        xml_document_events(data, document="dtd.xml")
+    assert info.value.document == "dtd.xml"

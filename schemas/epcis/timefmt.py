@@ -27,8 +27,8 @@ def parse_timestamp(text: object, field: str) -> datetime:
         raise EPCISError(f"must be a timestamp string, got {type(text).__name__}", field=field)
     m = _TS.fullmatch(text.strip())
     if m is None:
-        raise EPCISError(f"{text!r} is not a timestamp with a time-zone offset (e.g. 2025-01-01T08:00:00Z)",
-                         field=field)
+        raise EPCISError(f"{text[:60]!r} is not an xsd:dateTime with a time-zone offset: "
+                         f"{_timestamp_problem(text.strip())} (e.g. 2025-01-01T08:00:00Z)", field=field)
     frac = (m.group("frac") or "")[:6].ljust(6, "0")
     tz = m.group("tz")
     try:
@@ -37,6 +37,20 @@ def parse_timestamp(text: object, field: str) -> datetime:
     except ValueError as exc:
         raise EPCISError(f"{text!r} is not a valid timestamp: {exc}", field=field) from None
     return local.replace(tzinfo=offset).astimezone(UTC)
+
+
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}")
+
+
+def _timestamp_problem(text: str) -> str:
+    """What is missing from a timestamp ``_TS`` refused, as far as a reader can be told."""
+    if not _DATE_TIME.match(text):
+        return "expected a date, 'T' and a time (YYYY-MM-DDThh:mm:ss)"
+    if not re.match(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}", text):
+        return "the seconds are missing (hh:mm:ss)"
+    if not re.search(r"([Zz]|[+-]\d{2}:\d{2})$", text):
+        return "the time-zone offset is missing (Z or ±hh:mm)"
+    return "its parts are not in the form YYYY-MM-DDThh:mm:ss[.fraction](Z|±hh:mm)"
 
 
 def _offset_delta(text: str, field: str) -> timedelta:

@@ -66,9 +66,16 @@ def _parse(data: bytes, document: str) -> Element:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True,
                              remove_pis=True, huge_tree=False)
     try:
-        return etree.fromstring(data, parser)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         raise EPCISError(f"is not well-formed XML: {exc}", document=document) from None
+    # entities are never expanded (no network, no external files), and an unexpanded one would vanish from the
+    # value it stands in: refuse the document rather than store values it did not mean
+    entity = next(root.iter(etree.Entity), None)
+    if entity is not None:
+        raise EPCISError(f"uses the entity {entity.text} that its document type declaration (<!DOCTYPE ...>) "
+                         f"defines: Lotline does not expand entities, and the value would lose it", document=document)
+    return root
 
 
 def _local(element: Element) -> str:
