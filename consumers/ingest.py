@@ -138,7 +138,6 @@ class IngestWorker:
         self._assigned: set[int] = set()
         self._at_eof: set[int] = set()
         self._kafka_config = kafka_config
-        self._fatal: IngestError | None = None
         self._behind_since: float | None = None
         self._checked_at = 0.0
         self._consumer = Consumer({**CONSUMER_DEFAULTS, "group.id": options.group, **kafka_config})
@@ -195,8 +194,6 @@ class IngestWorker:
         try:
             while not self._stop:
                 msgs = self._consumer.consume(num_messages=opts.batch_size, timeout=opts.batch_timeout_s)
-                if self._fatal is not None:
-                    raise self._fatal
                 if self._inflight is not None and self._inflight[1].done():
                     self._drain()  # a failed write stops ingest now, not when the next batch arrives
                 batch = self._prepare(msgs)

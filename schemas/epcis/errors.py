@@ -7,6 +7,12 @@ plant operator reading a log line or a dead-letter header can fix the producing 
 from __future__ import annotations
 
 
+def shown(text: str) -> str:
+    """``text`` as an error quotes it: whole up to 40 characters, else its start and its length (a hostile value
+    of 100K characters must not become a 100K-character reason)."""
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
+
+
 class EPCISError(ValueError):
     """An EPCIS document, event or identifier is not valid.
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from schemas.epcis.errors import shown
+
 MAX_DIGITS = 50
 """The most significant digits a number may have (a quantity measured to 50 digits is already fiction)."""
 MAX_EXPONENT = 100
@@ -30,14 +32,10 @@ def number_problem(value: Decimal) -> str | None:
     if not value.is_finite():
         return f"{value} is not a finite number"
     if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
-        return f"{_shown(str(value))} is beyond 10^±{MAX_EXPONENT}"
+        return f"{shown(str(value))} is beyond 10^±{MAX_EXPONENT}"
     if len(value.as_tuple().digits) > MAX_DIGITS:
-        return f"{_shown(str(value))} has more than {MAX_DIGITS} significant digits"
+        return f"{shown(str(value))} has more than {MAX_DIGITS} significant digits"
     return None
-
-
-def _shown(text: str) -> str:
-    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
 
 
 def _decimal(text: str) -> Decimal:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 
-from schemas.epcis.errors import EPCISError
+from schemas.epcis.errors import EPCISError, shown
 
 _TS = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d+))?"
@@ -27,7 +27,7 @@ def parse_timestamp(text: object, field: str) -> datetime:
         raise EPCISError(f"must be a timestamp string, got {type(text).__name__}", field=field)
     m = _TS.fullmatch(text.strip())
     if m is None:
-        raise EPCISError(f"{text[:60]!r} is not an xsd:dateTime with a time-zone offset: "
+        raise EPCISError(f"{shown(text)!r} is not an xsd:dateTime with a time-zone offset: "
                          f"{_timestamp_problem(text.strip())} (e.g. 2025-01-01T08:00:00Z)", field=field)
     frac = (m.group("frac") or "")[:6].ljust(6, "0")
     tz = m.group("tz")
@@ -35,7 +35,7 @@ def parse_timestamp(text: object, field: str) -> datetime:
         local = datetime.fromisoformat(f"{m.group('date')}T{m.group('time')}.{frac}")
         offset = UTC if tz in "Zz" else timezone(_offset_delta(tz, field))
     except ValueError as exc:
-        raise EPCISError(f"{text!r} is not a valid timestamp: {exc}", field=field) from None
+        raise EPCISError(f"{shown(text)!r} is not a valid timestamp: {exc}", field=field) from None
     return local.replace(tzinfo=offset).astimezone(UTC)
 
 
@@ -56,11 +56,11 @@ def _timestamp_problem(text: str) -> str:
 def _offset_delta(text: str, field: str) -> timedelta:
     m = _OFFSET.fullmatch(text)
     if m is None:
-        raise EPCISError(f"{text!r} is not a time-zone offset of the form +hh:mm or -hh:mm", field=field)
+        raise EPCISError(f"{shown(text)!r} is not a time-zone offset of the form +hh:mm or -hh:mm", field=field)
     sign, hh, mm = m.groups()
     minutes = int(hh) * 60 + int(mm)
     if int(mm) > 59 or minutes > 14 * 60:
-        raise EPCISError(f"{text!r} is outside -14:00..+14:00", field=field)
+        raise EPCISError(f"{shown(text)!r} is outside -14:00..+14:00", field=field)
     return timedelta(minutes=-minutes if sign == "-" else minutes)
 
 

@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from schemas.avro.codec import event_to_record
-from schemas.epcis.errors import EPCISError, IdentifierError
+from schemas.epcis.errors import EPCISError, IdentifierError, shown
 from schemas.epcis.identifiers import LotKey, lot_ref
 from schemas.epcis.jsontext import dumps, loads, number_problem
 from schemas.epcis.lots import ilmd_lot, lot_keys_of
@@ -68,14 +68,18 @@ def _json_object(text: str | None, name: str) -> dict[str, JsonValue]:
 def _check_identifier(text: str, name: str, index: int | None = None, part: str = "") -> None:
     """Validate one identifier (keeping what :func:`lot_keys` will ask for); the field named in an error is
     ``name[/index]part``, written out only then."""
-    if len(text) > MAX_KEY_LENGTH:
-        field = name if index is None else f"{name}/{index}"
-        raise EPCISError(f"is {len(text)} characters long (at most {MAX_KEY_LENGTH})", field=field + part)
+    _check_length(text, (name if index is None else f"{name}/{index}") + part)
     try:
         lot_ref(text)
     except IdentifierError as exc:
         field = name if index is None else f"{name}/{index}"
         raise EPCISError(exc.message, field=field + part) from None
+
+
+def _check_length(text: str, field: str) -> None:
+    """Raise unless ``text``, a text the store or the lineage indexes, is at most :data:`MAX_KEY_LENGTH` long."""
+    if len(text) > MAX_KEY_LENGTH:
+        raise EPCISError(f"is {len(text)} characters long (at most {MAX_KEY_LENGTH})", field=field)
 
 
 def _quantity(text: str, field_name: str) -> Decimal:
@@ -91,7 +95,7 @@ def quantity_value(text: str) -> Decimal | str:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        return f"{text[:40]!r} is not a decimal number"
+        return f"{shown(text)!r} is not a decimal number"
     if (problem := number_problem(value)) is not None:
         return problem
     if value < 0:
@@ -132,10 +136,10 @@ def _nul_path(value: Any, path: str) -> str | None:
         return path if "\x00" in value else None
     if isinstance(value, dict):
         for k, v in value.items():
-            name = str(k).replace("\x00", "\\u0000")
+            name = str(k)
             here = f"{path}/{name}" if path else name
-            if "\x00" in str(k):
-                return here
+            if "\x00" in name:
+                return here.replace("\x00", "\\u0000")
             if (found := _nul_path(v, here)) is not None:
                 return found
     elif isinstance(value, list):
@@ -156,10 +160,10 @@ def check(r: Record) -> None:
     action = r["action"]
     offset = r["eventTimeZoneOffset"]
     for name in ("eventID", "transformationID"):
-        if (key := r[name]) is not None and len(key) > MAX_KEY_LENGTH:
-            raise EPCISError(f"is {len(key)} characters long (at most {MAX_KEY_LENGTH})", field=name)
+        if (key := r[name]) is not None:
+            _check_length(key, name)
     if parse_offset(offset) != offset:
-        raise EPCISError(f"{offset!r} is not a time-zone offset of the form +hh:mm or -hh:mm",
+        raise EPCISError(f"{shown(offset)!r} is not a time-zone offset of the form +hh:mm or -hh:mm",
                          field="eventTimeZoneOffset")
     transformation = t == "TransformationEvent"
     if not transformation and action is None:
@@ -202,7 +206,7 @@ def _check_quantities(items: list[dict[str, Any]], name: str) -> None:
         uom = q["uom"]
         if uom is not None and uom not in _UNITS_SEEN:
             if not ((2 <= len(uom) <= 3 and uom.isalnum() and uom.isupper()) or uom.isdigit()):
-                raise EPCISError(f"{uom!r} is not a UN/ECE Rec 20 unit code", field=f"{name}/{i}/uom")
+                raise EPCISError(f"{shown(uom)!r} is not a UN/ECE Rec 20 unit code", field=f"{name}/{i}/uom")
             if len(_UNITS_SEEN) < 4096:
                 _UNITS_SEEN.add(uom)
 
